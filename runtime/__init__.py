@@ -1,0 +1,1 @@
+"""Shared plumbing for kizuna services: settings, Kafka/faust/Redis factories, dead letters."""

@@ -1,0 +1,70 @@
+"""The faust app factory: one place that turns Settings into a configured worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.web import Request, Response, View
+
+from runtime.logging import configure_logging
+from runtime.settings import Settings
+
+
+def broker_url(bootstrap: str) -> str:
+    return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(","))
+
+
+def create_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
+    """A faust app named ``<namespace>-<service>`` with Prometheus and /health wired in.
+
+    Agents run with concurrency 1 (faust-streaming#606: concurrency > 1 can commit an
+    offset past a message still being processed); scale out with partitions instead.
+    """
+    datadir = Path(settings.data_dir) / f"{settings.namespace}-{service}"
+    datadir.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {
+        "broker": broker_url(settings.kafka),
+        "store": settings.store,
+        "datadir": str(datadir),
+        "web_host": settings.web_host,
+        "web_bind": settings.web_host,
+        "web_port": settings.web_port,
+        "topic_partitions": settings.partitions or 8,
+        "topic_replication_factor": 1,
+        "topic_allow_declare": True,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "autodiscover": False,
+        "table_cleanup_interval": 30.0,
+        **overrides,
+    }
+    app = faust.App(f"{settings.namespace}-{service}", **options)
+    setup_prometheus_sensors(app, name_prefix=f"kizuna_faust_{service}")
+    _add_health(app, service)
+    return app
+
+
+def _add_health(app: faust.App, service: str) -> None:
+    @app.page("/health")
+    class Health(View):  # type: ignore[misc]
+        async def get(self, request: Request) -> Response:
+            assigned = sorted(
+                f"{tp.topic}:{tp.partition}" for tp in app.assignor.assigned_actives()
+            )
+            ready = not app.rebalancing
+            body = {
+                "service": service,
+                "status": "ok" if ready else "rebalancing",
+                "assigned": assigned,
+            }
+            return self.json(body, status=200 if ready else 503)
+
+
+def run_worker(app: faust.App, settings: Settings, service: str) -> None:
+    """Start the worker in the foreground; SIGTERM/SIGINT stop it cleanly."""
+    configure_logging(service, settings.log_level, settings.log_format)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,64 @@
+"""Decode at the edge: turn a faust stream of raw bytes into valid models.
+
+Messages that are not valid go to the dead-letter topic with the reason, the original
+bytes and where they came from; valid ones are yielded with their Kafka coordinates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter
+
+from runtime.deadletter import DeadLetterSink, utcnow
+from runtime.metrics import MESSAGES_CONSUMED
+from schemas.codec import DecodeError, decode
+from schemas.deadletter import DeadLetter
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Received(Generic[T]):
+    value: T
+    key: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+
+async def decoded(
+    stream: Any,
+    adapter: TypeAdapter[T],
+    dead_letters: DeadLetterSink,
+    *,
+    service: str,
+    max_bytes: int,
+) -> AsyncIterator[Received[T]]:
+    """Yield each valid message of a raw-bytes faust stream; dead-letter the rest."""
+    async for event in stream.events():
+        message = event.message
+        MESSAGES_CONSUMED.labels(service, message.topic).inc()
+        raw: bytes = message.value if message.value is not None else b""
+        try:
+            if not raw:
+                raise DecodeError("undecodable", "empty message (no value)")
+            value = decode(adapter, raw, max_bytes=max_bytes)
+        except DecodeError as err:
+            await dead_letters.send(
+                DeadLetter.of(
+                    raw,
+                    reason=err.reason,
+                    error=err.detail,
+                    service=service,
+                    key=message.key,
+                    source_topic=message.topic,
+                    source_partition=message.partition,
+                    source_offset=message.offset,
+                    occurred_at=utcnow(),
+                )
+            )
+            continue
+        yield Received(value, message.key, message.topic, message.partition, message.offset)

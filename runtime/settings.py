@@ -1,0 +1,41 @@
+"""Settings: the only place that reads the environment (``KIZUNA_*``).
+
+Library code receives a :class:`Settings` instance; it never looks at ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.topics import DEFAULT_NAMESPACE
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KIZUNA_", frozen=True, extra="ignore")
+
+    kafka: str = Field(default="127.0.0.1:19092", description="Kafka bootstrap servers")
+    redis: str = Field(default="redis://127.0.0.1:16379/0", description="Redis URL")
+    namespace: str = Field(
+        default=DEFAULT_NAMESPACE,
+        pattern=r"^[a-zA-Z0-9_-]{1,64}$",
+        description="Topic name prefix and consumer group prefix",
+    )
+    partitions: int | None = Field(
+        default=None, ge=1, le=1024, description="Override the catalogue's partition counts"
+    )
+    store: str = Field(default="memory://", description="faust table store (rocksdb:// in prod)")
+    data_dir: str = Field(default=".local/faust", description="faust data directory")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    max_message_bytes: int = Field(default=1_000_000, ge=1024)
+    business_timezone: str = "Asia/Tokyo"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; ``overrides`` win (used by entrypoints)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,24 @@
+"""Building blocks shared by every schema module: frozen models, exact money, ids."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Frozen(BaseModel):
+    """Immutable, closed: an unknown field is an error, not silently kept."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Yen = Annotated[int, Field(strict=True, ge=0, le=10**12, description="Integer yen")]
+SignedYen = Annotated[int, Field(strict=True, ge=-(10**12), le=10**12)]
+Quantity = Annotated[int, Field(strict=True, ge=1, le=100_000)]
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s\x00-\x1f]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=256)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Timestamp = AwareDatetime

@@ -1,0 +1,153 @@
+"""Integration fixtures: fresh topics per test, Kafka clients, faust workers as processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from confluent_kafka import Consumer, Producer
+
+from runtime.kafka import create_admin, create_consumer, create_producer
+from runtime.settings import Settings
+from runtime.topics import delete_topics, ensure_topics
+from schemas.topics import CATALOGUE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def topics(settings: Settings) -> Iterator[list[str]]:
+    """The whole catalogue, created fresh under this test's namespace, deleted after."""
+    admin = create_admin(settings.kafka)
+    ensure_topics(admin, settings.namespace, partitions=settings.partitions)
+    names = [spec.name(settings.namespace) for spec in CATALOGUE]
+    yield names
+    delete_topics(admin, names)
+
+
+@pytest.fixture
+def producer(settings: Settings) -> Iterator[Producer]:
+    producer = create_producer(settings.kafka)
+    yield producer
+    producer.flush(10)
+
+
+@pytest.fixture
+def consumer_factory(settings: Settings) -> Iterator[Callable[..., Consumer]]:
+    made: list[Consumer] = []
+
+    def make(*topic_names: str) -> Consumer:
+        consumer = create_consumer(settings.kafka, f"{settings.namespace}-test-{len(made)}")
+        consumer.subscribe(list(topic_names))
+        made.append(consumer)
+        return consumer
+
+    yield make
+    for consumer in made:
+        consumer.close()
+
+
+def consume(consumer: Consumer, count: int, timeout: float = 30.0) -> list[Any]:
+    """Poll until ``count`` messages arrived (or fail with what did arrive)."""
+    got: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is None:
+            continue
+        if message.error():
+            raise AssertionError(f"consumer error: {message.error()}")
+        got.append(message)
+    assert len(got) >= count, f"expected {count} messages within {timeout}s, got {len(got)}"
+    return got
+
+
+@pytest.fixture
+def redis_client(settings: Settings) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(settings.redis)
+    yield client
+    keys = list(client.scan_iter(match=f"{settings.namespace}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Worker:
+    """A service worker as a real process (``python -m <module>``), ready when /health is 200."""
+
+    def __init__(self, module: str, settings: Settings, log_path: Path) -> None:
+        self.port = free_port()
+        env = dict(os.environ)
+        for field in ("kafka", "redis", "namespace", "data_dir", "log_format"):
+            env[f"KIZUNA_{field.upper()}"] = str(getattr(settings, field))
+        env["KIZUNA_PARTITIONS"] = str(settings.partitions or "")
+        env["KIZUNA_WEB_PORT"] = str(self.port)
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module], cwd=ROOT, env=env, stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited: {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"worker not ready in {timeout}s: {self.log_tail()}")
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            return str(r.read().decode())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._log.close()
+
+    def log_tail(self, lines: int = 40) -> str:
+        self._log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture
+def worker_factory(settings: Settings, tmp_path: Path) -> Iterator[Callable[[str], Worker]]:
+    started: list[Worker] = []
+
+    def start(module: str) -> Worker:
+        worker = Worker(module, settings, tmp_path / f"{module.rsplit('.', 1)[-1]}-{len(started)}.log")
+        started.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
