@@ -49,7 +49,7 @@ def create_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
 
 def _add_health(app: faust.App, service: str) -> None:
     @app.page("/health")
-    class Health(View):  # type: ignore[misc]
+    class Health(View):
         async def get(self, request: Request) -> Response:
             assigned = sorted(
                 f"{tp.topic}:{tp.partition}" for tp in app.assignor.assigned_actives()

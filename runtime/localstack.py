@@ -37,7 +37,7 @@ def kafka_healthy(bootstrap: str, timeout: float = 2.0) -> bool:
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     try:
         metadata = admin.list_topics(timeout=timeout)
-    except Exception:  # noqa: BLE001 - any failure means "not yet"
+    except Exception:
         return False
     return bool(metadata.brokers)
 

@@ -101,7 +101,10 @@ class Worker:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", module], cwd=ROOT, env=env, stdout=self._log,
+            [sys.executable, "-m", module],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
         )
 
@@ -143,7 +146,9 @@ def worker_factory(settings: Settings, tmp_path: Path) -> Iterator[Callable[[str
     started: list[Worker] = []
 
     def start(module: str) -> Worker:
-        worker = Worker(module, settings, tmp_path / f"{module.rsplit('.', 1)[-1]}-{len(started)}.log")
+        worker = Worker(
+            module, settings, tmp_path / f"{module.rsplit('.', 1)[-1]}-{len(started)}.log"
+        )
         started.append(worker)
         worker.wait_ready()
         return worker

@@ -94,4 +94,6 @@ def test_when_bad_messages_arrive_on_every_raw_topic_then_each_is_dead_lettered_
         assert letter.source_offset is not None
         assert letter.key == b"bad"
     assert wait_for_list(redis_client, f"{settings.namespace}:seen", 1) == [valid.event_id]
-    assert 'kizuna_deadletters_total{reason="invalid",service="intake-probe"} 7.0' in worker.metrics()
+    assert (
+        'kizuna_deadletters_total{reason="invalid",service="intake-probe"} 7.0' in worker.metrics()
+    )

@@ -12,7 +12,9 @@ from schemas.events import RAW_EVENT_ADAPTER
 from schemas.examples import example
 
 
-def test_when_an_event_is_stored_then_it_reads_back_equal(redis_client: redis.Redis, settings: Settings) -> None:
+def test_when_an_event_is_stored_then_it_reads_back_equal(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
     event = example("pos_purchased")
     key = f"{settings.namespace}:event:{event.event_id}"
 
@@ -21,12 +23,16 @@ def test_when_an_event_is_stored_then_it_reads_back_equal(redis_client: redis.Re
     assert RAW_EVENT_ADAPTER.validate_json(redis_client.get(key) or b"") == event
 
 
-def test_when_the_local_redis_runs_then_append_only_persistence_is_on(redis_client: redis.Redis) -> None:
+def test_when_the_local_redis_runs_then_append_only_persistence_is_on(
+    redis_client: redis.Redis,
+) -> None:
     assert redis_client.config_get("appendonly") == {"appendonly": "yes"}
 
 
 @pytest.mark.asyncio
-async def test_when_a_lua_script_runs_on_the_async_client_then_it_is_atomic(settings: Settings) -> None:
+async def test_when_a_lua_script_runs_on_the_async_client_then_it_is_atomic(
+    settings: Settings,
+) -> None:
     client = create_redis(settings)
     key = f"{settings.namespace}:counter"
     bump = client.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")

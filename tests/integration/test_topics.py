@@ -10,7 +10,9 @@ from runtime.topics import delete_topics, ensure_topics
 from schemas.topics import CATALOGUE, DEADLETTER
 
 
-def test_when_topics_are_ensured_twice_then_the_second_run_creates_nothing(settings: Settings) -> None:
+def test_when_topics_are_ensured_twice_then_the_second_run_creates_nothing(
+    settings: Settings,
+) -> None:
     admin = create_admin(settings.kafka)
     try:
         first = ensure_topics(admin, settings.namespace, partitions=2)

@@ -1,5 +1,6 @@
 """A minimal faust worker over every raw topic: valid events are recorded in Redis,
-invalid ones dead-lettered by runtime.intake. Run as ``python -m tests.integration.apps.intake_probe``.
+invalid ones dead-lettered by runtime.intake.
+Run as ``python -m tests.integration.apps.intake_probe``.
 """
 
 from __future__ import annotations

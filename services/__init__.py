@@ -1,0 +1,1 @@
+"""kizuna services: each one a faust worker (`python -m services.<name>`); they never import each other."""

@@ -1,0 +1,1 @@
+"""notifier: consented, idempotent delivery over LINE, app push and email (issue 7)."""

@@ -1,0 +1,1 @@
+"""segmenter: rolling RFM and CPM state per customer; emits segment changes (issue 5)."""
