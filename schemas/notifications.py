@@ -34,7 +34,9 @@ class SendNotification(Frozen):
     schema_version: Literal[1] = SCHEMA_VERSION
 
 
-OutcomeStatus = Literal["sent", "failed", "suppressed", "expired", "duplicate"]
+OutcomeStatus = Literal[
+    "sent", "delivered", "failed", "suppressed", "deferred", "expired", "duplicate"
+]
 
 
 class NotificationOutcome(Frozen):
@@ -47,5 +49,6 @@ class NotificationOutcome(Frozen):
     reason: str | None = Field(default=None, max_length=1024)
     provider_message_id: str | None = Field(default=None, max_length=256)
     attempts: int = Field(default=0, ge=0)
+    provider_latency_ms: float | None = Field(default=None, ge=0)
     occurred_at: Timestamp
     schema_version: Literal[1] = SCHEMA_VERSION
