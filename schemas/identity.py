@@ -16,18 +16,20 @@ class IdentifierRef(Frozen):
 
 
 class IdentityLinked(Frozen):
-    """One identifier attached to one customer, with its provenance (``identity.links``)."""
+    """A fact the graph is built from (``identity.links``, append-only, the source of truth).
+
+    ``linked_to`` is None when an identifier was first seen; otherwise the event showed
+    ``identifier`` together with ``linked_to``. Redis is a view: folding every link (and
+    revocation) with the merge rules rebuilds it exactly, in any order.
+    """
 
     type: Literal["linked"] = "linked"
-    link_id: Id
+    link_id: Id = Field(description="Stable id of the identifier pair (or the identifier)")
     identifier: IdentifierRef
+    linked_to: IdentifierRef | None = None
     event_id: Id = Field(description="The raw event that produced the link")
     source: str = Field(max_length=64)
-    rule: str = Field(max_length=64, description="Which resolution rule made the link")
     occurred_at: Timestamp
-    co_identifiers: tuple[IdentifierRef, ...] = Field(
-        default=(), description="Identifiers seen together with this one in the same event"
-    )
     schema_version: Literal[1] = SCHEMA_VERSION
 
 
@@ -77,11 +79,13 @@ class IdentityConflictRecorded(_Change):
 
 
 class CustomerSplit(_Change):
-    """A revoked link split ``customer_id``; ``into`` are the resulting customers."""
+    """``customer_id`` became the customers ``into`` (a revoked link, or a late event
+    that showed the links in a different order)."""
 
     type: Literal["split"] = "split"
     into: tuple[Id, ...] = Field(min_length=2)
-    revoked_link_id: Id
+    revoked_link_id: Id | None = None
+    cause_event_id: Id | None = None
 
 
 IdentityChange = Annotated[

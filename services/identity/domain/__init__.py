@@ -1,0 +1,1 @@
+"""identity domain: pure rules and graph logic (no faust, Kafka or Redis)."""

@@ -1,0 +1,133 @@
+"""Compare customers before and after an observation: versions, index updates, changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from schemas.identity import (
+    CustomersMerged,
+    CustomerSplit,
+    IdentifierAdded,
+    IdentityChange,
+    IdentityConflictRecorded,
+    IdentityLinked,
+)
+from services.identity.domain.model import Customer, ref_of
+from services.identity.domain.rules import Observation
+
+
+@dataclass
+class Resolution:
+    customer_id: str
+    upserts: list[Customer] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    index: dict[str, tuple[str, int]] = field(default_factory=dict)  # key -> (owner, first seen)
+    links: list[IdentityLinked] = field(default_factory=list)
+    changes: list[IdentityChange] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.upserts or self.removed)
+
+
+@dataclass(frozen=True)
+class Cause:
+    event_id: str
+    at_ms: int
+    primary: str | None = None  # the identifier whose customer the event belongs to
+    revoked_link_id: str | None = None
+
+    @classmethod
+    def of(cls, obs: Observation) -> Cause:
+        return cls(obs.event_id, obs.at_ms, obs.primary.key)
+
+
+def diff(
+    before: dict[str, Customer],
+    after: list[Customer],
+    cause: Cause,
+    links: list[IdentityLinked],
+) -> Resolution:
+    old_owner = {key: c.customer_id for c in before.values() for key in c.nodes}
+    new_owner = {key: c.customer_id for c in after for key in c.nodes}
+    old_refused = {lid for c in before.values() for lid in c.refused}
+    at = datetime.fromtimestamp(cause.at_ms / 1000, UTC)
+    out = Resolution(customer_id=new_owner[cause.primary] if cause.primary else "", links=links)
+    split = _splits(before, new_owner)
+    merges: list[IdentityChange] = []
+    added: list[IdentityChange] = []
+    conflicts: list[IdentityChange] = []
+    for customer in sorted(after, key=lambda c: c.customer_id):
+        olds = sorted({old_owner[k] for k in customer.nodes if k in old_owner})
+        previous = before.get(customer.customer_id)
+        if previous is not None and previous.same_graph(customer):
+            continue
+        version = max((before[o].version for o in olds), default=0) + 1
+        customer = replace(customer, version=version)
+        out.upserts.append(customer)
+        cid = customer.customer_id
+        absorbed = tuple(o for o in olds if o != cid and o not in split)
+        if absorbed:
+            merges.append(
+                CustomersMerged(
+                    customer_id=cid,
+                    version=version,
+                    occurred_at=at,
+                    absorbed=absorbed,
+                    cause_event_id=cause.event_id,
+                )
+            )
+        for key in sorted(customer.nodes):
+            node = customer.nodes[key]
+            if key not in old_owner:
+                added.append(
+                    IdentifierAdded(
+                        customer_id=cid,
+                        version=version,
+                        occurred_at=at,
+                        identifier=ref_of(key),
+                        cause_event_id=cause.event_id,
+                    )
+                )
+            old = before[old_owner[key]].nodes[key] if key in old_owner else None
+            if old_owner.get(key) != cid or old is None or old.first_seen != node.first_seen:
+                out.index[key] = (cid, node.first_seen)
+        for lid, reason in sorted(customer.refused.items()):
+            edge = customer.edges[lid]
+            if lid in old_refused or reason == "revoked" or new_owner[edge.a] != cid:
+                continue
+            conflicts.append(
+                IdentityConflictRecorded(
+                    customer_id=cid,
+                    version=version,
+                    occurred_at=at,
+                    other_customer_id=new_owner[edge.b],
+                    identifier=ref_of(edge.b),
+                    reason=reason,
+                    cause_event_id=cause.event_id,
+                )
+            )
+    splits: list[IdentityChange] = [
+        CustomerSplit(
+            customer_id=cid,
+            version=before[cid].version + 1,
+            occurred_at=at,
+            into=into,
+            cause_event_id=cause.event_id,
+            revoked_link_id=cause.revoked_link_id,
+        )
+        for cid, into in sorted(split.items())
+    ]
+    out.removed = sorted(set(before) - {c.customer_id for c in after})
+    out.changes = merges + splits + added + conflicts
+    return out
+
+
+def _splits(before: dict[str, Customer], new_owner: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    result = {}
+    for cid, customer in before.items():
+        into = tuple(sorted({new_owner[k] for k in customer.nodes}))
+        if len(into) > 1:
+            result[cid] = into
+    return result

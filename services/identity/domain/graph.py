@@ -1,0 +1,252 @@
+"""Resolve one observation against the customers it touches: ``(state, event) -> (state, outputs)``.
+
+In-order observations extend the forest incrementally. One that arrives late (it would
+sort before links the customers already hold, or it moves an identifier's first-seen
+time earlier) recomputes the whole cluster from its links, so the final graph is the
+same whatever the arrival order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from schemas.identity import IdentityLinked
+from services.identity.domain.diff import Cause, Resolution, diff
+from services.identity.domain.forest import Forest, Group
+from services.identity.domain.model import (
+    Customer,
+    Edge,
+    Node,
+    anchor_of,
+    customer_id_for,
+    link_id_for,
+    ref_of,
+)
+from services.identity.domain.rules import Observation, Rules
+
+
+@dataclass(frozen=True)
+class NeedMore:
+    """The cluster reaches customers that were not loaded: load these node owners first."""
+
+    node_keys: frozenset[str]
+
+
+def resolve(
+    obs: Observation, owners: dict[str, str], customers: dict[str, Customer], rules: Rules
+) -> Resolution | NeedMore:
+    """``owners`` maps node keys to customer ids for (at least) the observation's
+    identifiers; ``customers`` holds every customer named there."""
+    involved = {owners[i.key] for i in obs.idents if i.key in owners}
+    touched = {cid: customers[cid] for cid in sorted(involved)}
+    new_nodes, earlier_nodes = _nodes(obs, touched, owners)
+    new_edges, earlier_edges = _edges(obs, touched, owners)
+    if not (new_nodes or earlier_nodes or new_edges or earlier_edges):
+        return Resolution(customer_id=owners[obs.primary.key])
+    last = max((c.last_link for c in touched.values()), default=(0, "", ""))
+    in_order = not earlier_nodes and not earlier_edges and all(e.order > last for e in new_edges)
+    if in_order:
+        groups = _extend(touched, new_nodes, new_edges, rules)
+        before = touched
+    else:
+        cluster = _cluster(touched, owners, customers)
+        if isinstance(cluster, NeedMore):
+            return cluster
+        before = cluster
+        groups = _recompute(cluster, new_nodes + earlier_nodes, new_edges + earlier_edges, rules)
+    after = [_customer(g) for g in groups]
+    links = [_node_link(n) for n in new_nodes + earlier_nodes]
+    links += [_edge_link(e) for e in new_edges + earlier_edges]
+    return diff(before, after, Cause.of(obs), links)
+
+
+def revoke(
+    link_id: str, at_ms: int, owners: dict[str, str], customers: dict[str, Customer], rules: Rules
+) -> Resolution | NeedMore:
+    """Recompute the cluster holding ``link_id`` without it; the link stays refused."""
+    holders = {cid: c for cid, c in customers.items() if link_id in c.edges}
+    if not holders:
+        raise KeyError(f"no customer holds link {link_id}")
+    cluster = _cluster(holders, owners, customers)
+    if isinstance(cluster, NeedMore):
+        return cluster
+    marked = {
+        cid: replace(c, revoked=c.revoked | {link_id}) if cid in holders else c
+        for cid, c in cluster.items()
+    }
+    after = [_customer(g) for g in _recompute(marked, [], [], rules)]
+    return diff(cluster, after, Cause(f"revoke:{link_id}", at_ms, None, link_id), [])
+
+
+def rebuild(
+    nodes: dict[str, Node], edges: dict[str, Edge], revoked: set[str], rules: Rules
+) -> list[Customer]:
+    """Every customer from links alone (replay of ``identity.links`` into an empty view)."""
+    forest = Forest(rules)
+    for node in nodes.values():
+        forest.add_node(node)
+    _apply_sorted(forest, edges.values(), revoked)
+    return [_customer(g) for g in forest.groups()]
+
+
+def _apply_sorted(forest: Forest, edges: Iterable[Edge], revoked: set[str]) -> None:
+    for edge in sorted(edges, key=lambda e: e.order):
+        if edge.link_id in revoked:
+            for key in (edge.a, edge.b):
+                group = forest.group_of[key]
+                group.edges[edge.link_id] = edge
+                group.refused[edge.link_id] = "revoked"
+                group.revoked.add(edge.link_id)
+            continue
+        forest.add_edge(edge)
+
+
+def _nodes(
+    obs: Observation, touched: dict[str, Customer], owners: dict[str, str]
+) -> tuple[list[Node], list[Node]]:
+    new, earlier = [], []
+    for ident in obs.idents:
+        seen = Node(ident.key, obs.at_ms, obs.event_id, obs.source)
+        owner = owners.get(ident.key)
+        if owner is None:
+            new.append(seen)
+            continue
+        known = touched[owner].nodes[ident.key]
+        if (seen.first_seen, seen.event_id) < (known.first_seen, known.event_id):
+            earlier.append(seen)
+    return new, earlier
+
+
+def _edges(
+    obs: Observation, touched: dict[str, Customer], owners: dict[str, str]
+) -> tuple[list[Edge], list[Edge]]:
+    new, earlier = [], []
+    primary = obs.primary.key
+    for ident in obs.idents[1:]:
+        edge = Edge(primary, ident.key, obs.at_ms, obs.event_id, obs.source)
+        lid = edge.link_id
+        known = [
+            touched[o].edges[lid]
+            for o in {owners.get(primary), owners.get(ident.key)}
+            if o is not None and lid in touched[o].edges
+        ]
+        revoked = any(
+            lid in touched[o].revoked
+            for o in {owners.get(primary), owners.get(ident.key)}
+            if o is not None
+        )
+        if revoked:
+            continue
+        if not known:
+            new.append(edge)
+        elif edge.order < min(k.order for k in known):
+            earlier.append(edge)
+    return sorted(new, key=lambda e: e.order), earlier
+
+
+def _group(customer: Customer) -> Group:
+    return Group(
+        dict(customer.nodes),
+        dict(customer.edges),
+        dict(customer.refused),
+        set(customer.revoked),
+        customer.merges,
+    )
+
+
+def _extend(
+    touched: dict[str, Customer], nodes: list[Node], edges: list[Edge], rules: Rules
+) -> list[Group]:
+    forest = Forest(rules)
+    for customer in touched.values():
+        forest.seed(_group(customer))
+    for node in nodes:
+        forest.add_node(node)
+    for edge in edges:
+        forest.add_edge(edge)
+    return forest.groups()
+
+
+def _cluster(
+    touched: dict[str, Customer], owners: dict[str, str], customers: dict[str, Customer]
+) -> dict[str, Customer] | NeedMore:
+    """Customers connected to ``touched`` through links, accepted or refused."""
+    cluster = dict(touched)
+    frontier = list(touched.values())
+    missing: set[str] = set()
+    while frontier:
+        customer = frontier.pop()
+        for edge in customer.edges.values():
+            for key in (edge.a, edge.b):
+                owner = owners.get(key)
+                if owner is None:
+                    missing.add(key)
+                elif owner not in cluster:
+                    if owner not in customers:
+                        missing.add(key)
+                        continue
+                    cluster[owner] = customers[owner]
+                    frontier.append(customers[owner])
+    return NeedMore(frozenset(missing)) if missing else cluster
+
+
+def _recompute(
+    cluster: dict[str, Customer], nodes: list[Node], edges: list[Edge], rules: Rules
+) -> list[Group]:
+    all_nodes: dict[str, Node] = {}
+    all_edges: dict[str, Edge] = {}
+    revoked: set[str] = set()
+    for customer in cluster.values():
+        all_nodes.update(customer.nodes)
+        revoked |= customer.revoked
+        for lid, edge in customer.edges.items():
+            all_edges[lid] = edge.earlier(all_edges[lid]) if lid in all_edges else edge
+    for node in nodes:
+        all_nodes[node.key] = node.earlier(all_nodes[node.key]) if node.key in all_nodes else node
+    for edge in edges:
+        lid = edge.link_id
+        all_edges[lid] = edge.earlier(all_edges[lid]) if lid in all_edges else edge
+    forest = Forest(rules)
+    for node in all_nodes.values():
+        forest.add_node(node)
+    _apply_sorted(forest, all_edges.values(), revoked)
+    return forest.groups()
+
+
+def _customer(group: Group) -> Customer:
+    return Customer(
+        customer_id=customer_id_for(anchor_of(group.nodes)),
+        version=0,
+        nodes=group.nodes,
+        edges=group.edges,
+        refused=group.refused,
+        revoked=frozenset(group.revoked),
+        merges=group.merges,
+    )
+
+
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _node_link(node: Node) -> IdentityLinked:
+    return IdentityLinked(
+        link_id=link_id_for(node.key),
+        identifier=ref_of(node.key),
+        event_id=node.event_id,
+        source=node.source,
+        occurred_at=_at(node.first_seen),
+    )
+
+
+def _edge_link(edge: Edge) -> IdentityLinked:
+    return IdentityLinked(
+        link_id=edge.link_id,
+        identifier=ref_of(edge.b),
+        linked_to=ref_of(edge.a),
+        event_id=edge.event_id,
+        source=edge.source,
+        occurred_at=_at(edge.at),
+    )

@@ -1,0 +1,139 @@
+"""The merge rules a shop can trust: trust order, unique kinds, caps, blocklist, shared devices.
+
+Everything here is pure and configurable; defaults follow the domain reference.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from schemas.identifiers import (
+    TRUST_ORDER,
+    IdentifierKind,
+    Identifiers,
+    InvalidIdentifierError,
+    identifier_key,
+    normalise,
+)
+
+K = IdentifierKind
+DAY_MS = 86_400_000
+
+DEFAULT_BLOCKED_VALUES = frozenset(
+    {"", "0", "-1", "null", "none", "nil", "undefined", "anonymous", "unknown", "n/a", "test"}
+)
+DEFAULT_BLOCKED_PATTERNS = (r"^0+$", r"^[0-]+$", r"^(null|undefined|none)@", r"^x+$")
+
+
+@dataclass(frozen=True)
+class Cap:
+    """At most ``limit`` values of one kind per customer (first seen within ``window_days``)."""
+
+    limit: int
+    window_days: int | None = None
+
+
+@dataclass(frozen=True)
+class Rules:
+    unique_kinds: frozenset[IdentifierKind] = frozenset({K.MEMBER_ID})
+    caps: dict[IdentifierKind, Cap] = field(
+        default_factory=lambda: {K.ANONYMOUS_ID: Cap(5, window_days=7), K.EMAIL: Cap(10)}
+    )
+    max_identifiers: int = 1000
+    max_merges: int = 100
+    blocked_values: frozenset[str] = DEFAULT_BLOCKED_VALUES
+    blocked_patterns: tuple[str, ...] = DEFAULT_BLOCKED_PATTERNS
+    shared_devices: frozenset[str] = frozenset()
+    shared_device_patterns: tuple[str, ...] = (r"^store-tablet-",)
+    default_country_code: str = "81"
+    line_provider: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_blocked", [re.compile(p, re.I) for p in self.blocked_patterns])
+        object.__setattr__(
+            self, "_shared", [re.compile(p, re.I) for p in self.shared_device_patterns]
+        )
+
+    def is_blocked(self, value: str) -> bool:
+        lowered = value.strip().lower()
+        return lowered in self.blocked_values or any(
+            p.search(lowered)
+            for p in self._blocked  # type: ignore[attr-defined]
+        )
+
+    def is_shared_device(self, kind: IdentifierKind, value: str) -> bool:
+        if kind is not K.DEVICE_ID:
+            return False
+        return value in self.shared_devices or any(
+            p.search(value)
+            for p in self._shared  # type: ignore[attr-defined]
+        )
+
+
+TRUST_RANK = {kind: rank for rank, kind in enumerate(TRUST_ORDER)}
+
+
+@dataclass(frozen=True, slots=True)
+class Ident:
+    kind: IdentifierKind
+    value: str
+
+    @property
+    def key(self) -> str:
+        return identifier_key(self.kind, self.value)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one raw event says about identity, normalised and filtered by the rules."""
+
+    event_id: str
+    at_ms: int
+    source: str
+    idents: tuple[Ident, ...]  # bridging identifiers, most trusted first
+    rejected: tuple[tuple[str, str, str], ...] = ()  # (kind, value, why) dropped by the rules
+
+    @property
+    def primary(self) -> Ident:
+        return self.idents[0]
+
+
+def to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def observe(
+    event_id: str, occurred_at: datetime, source: str, identifiers: Identifiers, rules: Rules
+) -> Observation:
+    """Normalise, drop junk, keep shared devices out of bridging; most trusted first."""
+    kept: list[Ident] = []
+    shared: list[Ident] = []
+    rejected: list[tuple[str, str, str]] = []
+    for kind, raw in identifiers.present():
+        try:
+            value = normalise(
+                kind,
+                raw,
+                default_country_code=rules.default_country_code,
+                line_provider=rules.line_provider,
+            )
+        except InvalidIdentifierError as err:
+            rejected.append((kind.value, raw, f"invalid: {err.reason}"))
+            continue
+        local = value.partition(":")[2] if kind in (K.MALL_CUSTOMER_ID, K.LINE_USER_ID) else value
+        if rules.is_blocked(local):
+            rejected.append((kind.value, raw, "blocked"))
+        elif rules.is_shared_device(kind, value):
+            shared.append(Ident(kind, value))
+        elif Ident(kind, value) not in kept:
+            kept.append(Ident(kind, value))
+    if not kept and shared:
+        kept = shared[:1]  # a shared device alone still names someone: its own profile
+    elif shared:
+        rejected.extend(
+            (i.kind.value, i.value, "shared device: attached, not bridged") for i in shared
+        )
+    kept.sort(key=lambda i: (TRUST_RANK[i.kind], i.value))
+    return Observation(event_id, to_ms(occurred_at), source, tuple(kept), tuple(rejected))
