@@ -6,7 +6,7 @@ bytes and where they came from; valid ones are yielded with their Kafka coordina
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -39,26 +39,60 @@ async def decoded(
 ) -> AsyncIterator[Received[T]]:
     """Yield each valid message of a raw-bytes faust stream; dead-letter the rest."""
     async for event in stream.events():
-        message = event.message
-        MESSAGES_CONSUMED.labels(service, message.topic).inc()
-        raw: bytes = message.value if message.value is not None else b""
-        try:
-            if not raw:
-                raise DecodeError("undecodable", "empty message (no value)")
-            value = decode(adapter, raw, max_bytes=max_bytes)
-        except DecodeError as err:
-            await dead_letters.send(
-                DeadLetter.of(
-                    raw,
-                    reason=err.reason,
-                    error=err.detail,
-                    service=service,
-                    key=message.key,
-                    source_topic=message.topic,
-                    source_partition=message.partition,
-                    source_offset=message.offset,
-                    occurred_at=utcnow(),
-                )
+        received = await decode_event(
+            event, adapter, dead_letters, service=service, max_bytes=max_bytes
+        )
+        if received is not None:
+            yield received
+
+
+async def decode_batch(
+    events: Sequence[Any],
+    adapter: TypeAdapter[T],
+    dead_letters: DeadLetterSink,
+    *,
+    service: str,
+    max_bytes: int,
+) -> list[Received[T]]:
+    """The valid messages of a batch of faust events, in order; the rest dead-lettered."""
+    out = []
+    for event in events:
+        received = await decode_event(
+            event, adapter, dead_letters, service=service, max_bytes=max_bytes
+        )
+        if received is not None:
+            out.append(received)
+    return out
+
+
+async def decode_event(
+    event: Any,
+    adapter: TypeAdapter[T],
+    dead_letters: DeadLetterSink,
+    *,
+    service: str,
+    max_bytes: int,
+) -> Received[T] | None:
+    message = event.message
+    MESSAGES_CONSUMED.labels(service, message.topic).inc()
+    raw: bytes = message.value if message.value is not None else b""
+    try:
+        if not raw:
+            raise DecodeError("undecodable", "empty message (no value)")
+        value = decode(adapter, raw, max_bytes=max_bytes)
+    except DecodeError as err:
+        await dead_letters.send(
+            DeadLetter.of(
+                raw,
+                reason=err.reason,
+                error=err.detail,
+                service=service,
+                key=message.key,
+                source_topic=message.topic,
+                source_partition=message.partition,
+                source_offset=message.offset,
+                occurred_at=utcnow(),
             )
-            continue
-        yield Received(value, message.key, message.topic, message.partition, message.offset)
+        )
+        return None
+    return Received(value, message.key, message.topic, message.partition, message.offset)

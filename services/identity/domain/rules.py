@@ -137,3 +137,22 @@ def observe(
         )
     kept.sort(key=lambda i: (TRUST_RANK[i.kind], i.value))
     return Observation(event_id, to_ms(occurred_at), source, tuple(kept), tuple(rejected))
+
+
+def parse_identifier(text: str, rules: Rules) -> str:
+    """'email:Hanako@Example.jp' -> 'email:hanako@example.jp' (raises ValueError)."""
+    kind_text, sep, value = text.partition(":")
+    if not sep:
+        raise ValueError(f"expected '<kind>:<value>', got {text!r}")
+    try:
+        kind = IdentifierKind(kind_text)
+    except ValueError:
+        kinds = ", ".join(k.value for k in IdentifierKind)
+        raise ValueError(f"unknown identifier kind {kind_text!r} (one of {kinds})") from None
+    normalised = normalise(
+        kind,
+        value,
+        default_country_code=rules.default_country_code,
+        line_provider=rules.line_provider,
+    )
+    return identifier_key(kind, normalised)

@@ -1,0 +1,1 @@
+"""identity adapters: the Redis graph view (Lua, atomic) and its document codec."""

@@ -1,0 +1,43 @@
+"""Compact document form of a customer in Redis (orjson), and of an index entry."""
+
+from __future__ import annotations
+
+import orjson
+
+from services.identity.domain.model import Customer, Edge, Node
+
+
+def dump_customer(customer: Customer) -> bytes:
+    return orjson.dumps(
+        {
+            "n": [[n.key, n.first_seen, n.event_id, n.source] for n in customer.nodes.values()],
+            "e": [[e.a, e.b, e.at, e.event_id, e.source] for e in customer.edges.values()],
+            "r": customer.refused,
+            "x": sorted(customer.revoked),
+            "m": customer.merges,
+        }
+    )
+
+
+def load_customer(customer_id: str, version: int, raw: bytes) -> Customer:
+    doc = orjson.loads(raw)
+    nodes = {key: Node(key, seen, event, source) for key, seen, event, source in doc["n"]}
+    edges = [Edge(a, b, at, event, source) for a, b, at, event, source in doc["e"]]
+    return Customer(
+        customer_id=customer_id,
+        version=version,
+        nodes=nodes,
+        edges={e.link_id: e for e in edges},
+        refused=doc["r"],
+        revoked=frozenset(doc["x"]),
+        merges=doc["m"],
+    )
+
+
+def dump_entry(customer_id: str, first_seen: int) -> bytes:
+    return f"{customer_id}|{first_seen}".encode()
+
+
+def load_entry(raw: bytes) -> tuple[str, int]:
+    customer_id, _, first_seen = raw.decode().partition("|")
+    return customer_id, int(first_seen)

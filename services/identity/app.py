@@ -1,0 +1,93 @@
+"""The identity worker: faust wiring only (topics, the agent, HTTP lookup)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from runtime.app import create_app
+from runtime.batches import process_batches
+from runtime.deadletter import FaustDeadLetters
+from runtime.redis import create_redis
+from runtime.settings import Settings
+from schemas.identifiers import InvalidIdentifierError
+from schemas.topics import CUSTOMER_EVENTS, IDENTITY_CHANGES, IDENTITY_LINKS, RAW_TOPICS
+from services.identity import metrics
+from services.identity.adapters.redis_graph import RedisGraph
+from services.identity.domain.explain import chain, describe
+from services.identity.domain.rules import parse_identifier
+from services.identity.resolver import SERVICE, Resolver
+from services.identity.settings import IdentitySettings
+
+
+def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
+    app = create_app(SERVICE, settings)
+    ns = settings.namespace
+    raw = app.topic(*(s.name(ns) for s in RAW_TOPICS), key_serializer="raw", value_serializer="raw")
+    sinks = {
+        spec.suffix: app.topic(spec.name(ns), key_serializer="raw", value_serializer="raw")
+        for spec in (CUSTOMER_EVENTS, IDENTITY_CHANGES, IDENTITY_LINKS)
+    }
+    dead_letters = FaustDeadLetters(app, ns)
+    graphs: dict[str, RedisGraph] = {}
+
+    def graph() -> RedisGraph:
+        if "g" not in graphs:  # clients are made when the worker runs, never at import
+            graphs["g"] = RedisGraph(
+                create_redis(settings), ns, identity.rules(), outbox_ttl=identity.outbox_ttl_seconds
+            )
+        return graphs["g"]
+
+    async def send(suffix: str, key: bytes, value: bytes) -> Any:
+        return await sinks[suffix].send(key=key, value=value)
+
+    @app.agent(raw, name="resolve")
+    async def resolve(stream: Any) -> None:
+        resolver = Resolver(graph(), send, dead_letters, max_bytes=settings.max_message_bytes)
+        await process_batches(
+            stream,
+            resolver.handle,
+            service=SERVICE,
+            max_batch=identity.batch_size,
+            within_seconds=identity.batch_within_seconds,
+        )
+
+    @app.timer(interval=15.0)
+    async def graph_size() -> None:
+        stats = await graph().client.hgetall(graph().keys.stats)
+        metrics.GRAPH_IDENTIFIERS.set(int(stats.get(b"identifiers", 0)))
+        metrics.GRAPH_CUSTOMERS.set(int(stats.get(b"customers", 0)))
+
+    _add_lookup(app, graph, identity)
+    return app
+
+
+def _add_lookup(app: faust.App, graph: Any, identity: IdentitySettings) -> None:
+    rules = identity.rules()
+
+    @app.page("/customers/lookup")
+    class Lookup(View):
+        async def get(self, request: Request) -> Response:
+            try:
+                key = parse_identifier(request.query.get("identifier", ""), rules)
+            except (ValueError, InvalidIdentifierError) as err:
+                return self.json({"error": str(err)}, status=400)
+            customer = await graph().customer_of(key)
+            if customer is None:
+                return self.json({"error": f"no customer has {key}"}, status=404)
+            return self.json(describe(customer))
+
+    @app.page("/customers/why")
+    class Why(View):
+        async def get(self, request: Request) -> Response:
+            try:
+                a = parse_identifier(request.query.get("a", ""), rules)
+                b = parse_identifier(request.query.get("b", ""), rules)
+            except (ValueError, InvalidIdentifierError) as err:
+                return self.json({"error": str(err)}, status=400)
+            customer = await graph().customer_of(a)
+            if customer is None or b not in customer.nodes:
+                return self.json({"error": f"{a} and {b} are not the same customer"}, status=404)
+            return self.json({"customer_id": customer.customer_id, "chain": chain(customer, a, b)})
