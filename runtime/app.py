@@ -17,13 +17,16 @@ def broker_url(bootstrap: str) -> str:
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(","))
 
 
-def create_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
+def create_app(
+    service: str, settings: Settings, *, group: str | None = None, **overrides: Any
+) -> faust.App:
     """A faust app named ``<namespace>-<service>`` with Prometheus and /health wired in.
 
     Agents run with concurrency 1 (faust-streaming#606: concurrency > 1 can commit an
     offset past a message still being processed); scale out with partitions instead.
     """
-    datadir = Path(settings.data_dir) / f"{settings.namespace}-{service}"
+    app_id = f"{settings.namespace}-{group or service}"  # also the consumer group
+    datadir = Path(settings.data_dir) / app_id
     datadir.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {
         "broker": broker_url(settings.kafka),
@@ -41,7 +44,7 @@ def create_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
         "table_cleanup_interval": 30.0,
         **overrides,
     }
-    app = faust.App(f"{settings.namespace}-{service}", **options)
+    app = faust.App(app_id, **options)
     setup_prometheus_sensors(app, name_prefix=f"kizuna_faust_{service}")
     _add_health(app, service)
     return app

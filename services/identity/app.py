@@ -23,8 +23,9 @@ from services.identity.settings import IdentitySettings
 
 
 def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
-    app = create_app(SERVICE, settings)
+    app = create_app(SERVICE, settings, group=identity.consumer_group)
     ns = settings.namespace
+    graph_ns = identity.graph_namespace or ns
     raw = app.topic(*(s.name(ns) for s in RAW_TOPICS), key_serializer="raw", value_serializer="raw")
     sinks = {
         spec.suffix: app.topic(spec.name(ns), key_serializer="raw", value_serializer="raw")
@@ -36,7 +37,10 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
     def graph() -> RedisGraph:
         if "g" not in graphs:  # clients are made when the worker runs, never at import
             graphs["g"] = RedisGraph(
-                create_redis(settings), ns, identity.rules(), outbox_ttl=identity.outbox_ttl_seconds
+                create_redis(settings),
+                graph_ns,
+                identity.rules(),
+                outbox_ttl=identity.outbox_ttl_seconds,
             )
         return graphs["g"]
 

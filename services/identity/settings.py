@@ -32,6 +32,12 @@ class IdentitySettings(BaseSettings):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     batch_within_seconds: float = Field(default=0.05, gt=0)
     outbox_ttl_seconds: int = Field(default=86_400, ge=60)
+    graph_namespace: str | None = Field(
+        default=None, description="Redis key prefix of the graph (default: KIZUNA_NAMESPACE)"
+    )
+    consumer_group: str | None = Field(
+        default=None, description="Run a second, independent resolver (e.g. a replay check)"
+    )
 
     def rules(self) -> Rules:
         return Rules(

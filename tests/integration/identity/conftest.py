@@ -24,8 +24,12 @@ def raw(kind: str, event_id: str, minute: float, **ids: str) -> EventEnvelope:
     """A realistic ``kind`` event with exactly these identifiers, at T0 + minute."""
     at = T0 + timedelta(minutes=minute)
     return example(kind).model_copy(
-        update={"event_id": event_id, "occurred_at": at, "received_at": at,
-                "identifiers": Identifiers(**ids)}
+        update={
+            "event_id": event_id,
+            "occurred_at": at,
+            "received_at": at,
+            "identifiers": Identifiers(**ids),
+        }
     )
 
 
@@ -41,7 +45,9 @@ def send(settings: Settings, producer: Producer) -> Callable[..., None]:
 
 
 @pytest.fixture
-def customer_events(settings: Settings, consumer_factory: Callable[..., Consumer]) -> Callable[[int], dict[str, str]]:
+def customer_events(
+    settings: Settings, consumer_factory: Callable[..., Consumer]
+) -> Callable[[int], dict[str, str]]:
     consumer = consumer_factory(CUSTOMER_EVENTS.name(settings.namespace))
 
     def read(count: int, timeout: float = 60) -> dict[str, str]:
@@ -57,10 +63,14 @@ def customer_events(settings: Settings, consumer_factory: Callable[..., Consumer
 
 
 @pytest.fixture
-def identity_changes(settings: Settings, consumer_factory: Callable[..., Consumer]) -> Callable[..., list[Any]]:
+def identity_changes(
+    settings: Settings, consumer_factory: Callable[..., Consumer]
+) -> Callable[..., list[Any]]:
     consumer = consumer_factory(IDENTITY_CHANGES.name(settings.namespace))
 
     def read(count: int, timeout: float = 60) -> list[Any]:
-        return [decode(IDENTITY_CHANGES.adapter, m.value()) for m in consume(consumer, count, timeout)]
+        return [
+            decode(IDENTITY_CHANGES.adapter, m.value()) for m in consume(consumer, count, timeout)
+        ]
 
     return read
