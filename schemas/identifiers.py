@@ -28,6 +28,7 @@ class IdentifierKind(StrEnum):
 
 
 TRUST_ORDER: tuple[IdentifierKind, ...] = tuple(IdentifierKind)
+_NAMED: tuple[tuple[IdentifierKind, str], ...] = tuple((k, k.value) for k in TRUST_ORDER)
 
 _RawId = Field(default=None, min_length=1, max_length=256)
 
@@ -63,19 +64,21 @@ class Identifiers(BaseModel):
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Identifiers:
-        if not any(getattr(self, kind.value) for kind in IdentifierKind):
+        if not any(getattr(self, name) for _, name in _NAMED):
             raise ValueError("at least one identifier is required")
         return self
 
     def present(self) -> list[tuple[IdentifierKind, str]]:
         """The identifiers that are set, in trust order."""
-        return [(k, v) for k in TRUST_ORDER if (v := getattr(self, k.value))]
+        return [(k, v) for k, name in _NAMED if (v := getattr(self, name))]
 
     def routing_key(self) -> str:
         """Kafka key for raw topics: the most trusted identifier, so one person's events
         from one source stay in order on one partition."""
-        kind, value = self.present()[0]
-        return f"{kind.value}:{_nfkc(value)}"
+        for _, name in _NAMED:
+            if value := getattr(self, name):
+                return f"{name}:{_nfkc(value)}"
+        raise ValueError("no identifier")  # unreachable: the model requires one
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -162,4 +165,7 @@ def normalise(
 
 def identifier_key(kind: IdentifierKind, normalised_value: str) -> str:
     """The one string that names an identifier everywhere (graph keys, links log keys)."""
-    return f"{kind.value}:{normalised_value}"
+    return f"{_VALUE_OF[kind]}:{normalised_value}"
+
+
+_VALUE_OF = {k: k.value for k in IdentifierKind}

@@ -10,6 +10,7 @@ from faust.web import Request, Response, View
 from runtime.app import create_app
 from runtime.batches import process_batches
 from runtime.deadletter import FaustDeadLetters
+from runtime.producer import AsyncProducer
 from runtime.redis import create_redis
 from runtime.settings import Settings
 from schemas.identifiers import InvalidIdentifierError
@@ -27,10 +28,8 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
     ns = settings.namespace
     graph_ns = identity.graph_namespace or ns
     raw = app.topic(*(s.name(ns) for s in RAW_TOPICS), key_serializer="raw", value_serializer="raw")
-    sinks = {
-        spec.suffix: app.topic(spec.name(ns), key_serializer="raw", value_serializer="raw")
-        for spec in (CUSTOMER_EVENTS, IDENTITY_CHANGES, IDENTITY_LINKS)
-    }
+    for spec in (CUSTOMER_EVENTS, IDENTITY_CHANGES, IDENTITY_LINKS):  # declared for faust
+        app.topic(spec.name(ns), key_serializer="raw", value_serializer="raw")
     dead_letters = FaustDeadLetters(app, ns)
     graphs: dict[str, RedisGraph] = {}
 
@@ -44,12 +43,15 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
             )
         return graphs["g"]
 
-    async def send(suffix: str, key: bytes, value: bytes) -> Any:
-        return await sinks[suffix].send(key=key, value=value)
-
     @app.agent(raw, name="resolve")
     async def resolve(stream: Any) -> None:
-        resolver = Resolver(graph(), send, dead_letters, max_bytes=settings.max_message_bytes)
+        resolver = Resolver(
+            graph(),
+            AsyncProducer(settings.kafka),
+            dead_letters,
+            namespace=ns,
+            max_bytes=settings.max_message_bytes,
+        )
         await process_batches(
             stream,
             resolver.handle,

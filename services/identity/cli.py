@@ -188,7 +188,10 @@ async def cmd_revoke(
                 "[red]the revocation was not acknowledged by Kafka; nothing changed[/red]"
             )
             return 2
-        result = await graph.revoke(link_id, to_ms(now), View(), holders)
+        view = View()
+        result = await graph.plan_revoke(link_id, to_ms(now), view, holders)
+        await graph.commit(view)
+        await client.sadd(graph.keys.revoked, link_id)
     finally:
         await client.aclose()
     topic = IDENTITY_CHANGES.name(settings.namespace)

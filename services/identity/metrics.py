@@ -25,3 +25,5 @@ BATCH_SECONDS = Histogram(
 )
 GRAPH_IDENTIFIERS = Gauge("kizuna_identity_graph_identifiers", "Identifiers in the graph")
 GRAPH_CUSTOMERS = Gauge("kizuna_identity_graph_customers", "Customers in the graph")
+RESOLVED_KNOWN = EVENTS_RESOLVED.labels("known")
+RESOLVED_CHANGED = EVENTS_RESOLVED.labels("changed")

@@ -11,10 +11,10 @@ The stream's shape:
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import redis.exceptions
@@ -22,6 +22,7 @@ import redis.exceptions
 from runtime.batches import retry_forever
 from runtime.deadletter import DeadLetterSink, utcnow
 from runtime.intake import Received, decode_batch
+from runtime.producer import DeliveryError
 from schemas.codec import encode
 from schemas.customer import CustomerEvent
 from schemas.deadletter import DeadLetter
@@ -34,8 +35,6 @@ from services.identity.domain.diff import Resolution
 from services.identity.domain.rules import Observation, Rules, observe
 
 SERVICE = "identity"
-
-Send = Callable[[str, bytes, bytes], Awaitable[Any]]  # (topic suffix, key, value) -> ack future
 
 
 @dataclass(frozen=True)
@@ -63,13 +62,26 @@ def unpack(raw: bytes) -> list[Output]:
     return [Output(s, k.encode(), v.encode()) for s, k, v in orjson.loads(raw)]
 
 
+class Sink(Protocol):
+    def produce(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
 class Resolver:
     def __init__(
-        self, graph: RedisGraph, send: Send, dead_letters: DeadLetterSink, *, max_bytes: int
+        self,
+        graph: RedisGraph,
+        sink: Sink,
+        dead_letters: DeadLetterSink,
+        *,
+        namespace: str,
+        max_bytes: int,
     ) -> None:
         self.graph = graph
-        self.send = send
+        self.sink = sink
         self.dead_letters = dead_letters
+        self.namespace = namespace
         self.max_bytes = max_bytes
 
     async def handle(self, events: Sequence[Any]) -> None:
@@ -77,9 +89,9 @@ class Resolver:
         received = await decode_batch(
             events, RAW_EVENT_ADAPTER, self.dead_letters, service=SERVICE, max_bytes=self.max_bytes
         )
-        pairs = [(r, observe_event(r.value, self.graph.rules)) for r in received]
         usable = []
-        for item, obs in pairs:
+        for item in received:
+            obs = observe_event(item.value, self.graph.rules)
             _count_dropped(obs)
             if obs.idents:
                 usable.append((item, obs))
@@ -92,6 +104,7 @@ class Resolver:
                 redis.exceptions.ConnectionError,
                 redis.exceptions.TimeoutError,
                 GraphContentionError,
+                DeliveryError,
             ),
             what="identity batch",
         )
@@ -99,35 +112,39 @@ class Resolver:
 
     async def _resolve_all(self, items: list[tuple[Received[Any], Observation]]) -> None:
         view = View()
-        await self.graph.read(view, (i.key for _, obs in items for i in obs.idents))
-        view.version = await self.graph.version()
         pending = await self.graph.pending_outboxes(sorted({obs.event_id for _, obs in items}))
-        acks = [
-            await self.send(o.suffix, o.key, o.value)
-            for raw in pending.values()
-            for o in unpack(raw)
-        ]
-        outboxed = []
+        await self.graph.prefetch(view, [obs for _, obs in items])
+        resolved = []
         for item, obs in items:
-            result = await self.graph.resolve(obs, view, lambda r: pack(outputs_of(r)))
-            _count(result)
+            result = await self.graph.plan(obs, view)
             outputs = outputs_of(result)
             if outputs:
-                outboxed.append(obs.event_id)
-            acks += [await self.send(o.suffix, o.key, o.value) for o in outputs]
-            acks.append(await self._emit(item.value, result.customer_id, view.version))
-        for ack in acks:
-            await ack
-        await self.graph.clear_outboxes(sorted(set(outboxed) | set(pending)))
+                view.outboxes[obs.event_id] = pack(outputs)
+            resolved.append((item.value, result, outputs))
+        await self.graph.commit(view)
+        for raw in pending.values():
+            for output in unpack(raw):
+                self._produce(output)
+        now = datetime.now(UTC)
+        for event, result, outputs in resolved:
+            for output in outputs:
+                self._produce(output)
+            resolved_event = CustomerEvent(
+                customer_id=result.customer_id,
+                identity_version=view.version,
+                resolved_at=now,
+                event=event,
+            )
+            self._produce(
+                Output(CUSTOMER_EVENTS.suffix, result.customer_id.encode(), encode(resolved_event))
+            )
+        await self.sink.flush()
+        await self.graph.clear_outboxes(sorted(set(view.outboxes) | set(pending)))
+        for _, result, _ in resolved:
+            _count(result)
 
-    async def _emit(self, event: Any, customer_id: str, version: int) -> Any:
-        resolved = CustomerEvent(
-            customer_id=customer_id,
-            identity_version=version,
-            resolved_at=datetime.now(UTC),
-            event=event,
-        )
-        return await self.send(CUSTOMER_EVENTS.suffix, customer_id.encode(), encode(resolved))
+    def _produce(self, output: Output) -> None:
+        self.sink.produce(f"{self.namespace}.{output.suffix}", output.key, output.value)
 
     async def _dead_letter(self, item: Received[Any], obs: Observation) -> None:
         why = "; ".join(f"{kind} {value!r}: {reason}" for kind, value, reason in obs.rejected)
@@ -156,7 +173,7 @@ def _count_dropped(obs: Observation) -> None:
 
 
 def _count(result: Resolution) -> None:
-    metrics.EVENTS_RESOLVED.labels("changed" if result.changed else "known").inc()
+    (metrics.RESOLVED_CHANGED if result.changed else metrics.RESOLVED_KNOWN).inc()
     for change in result.changes:
         if isinstance(change, CustomersMerged):
             metrics.MERGES.inc(len(change.absorbed))

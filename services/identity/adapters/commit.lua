@@ -1,13 +1,13 @@
--- Apply one resolution to the identity graph atomically, or refuse if anything it was
--- computed from has changed since it was read (compare-and-set).
--- KEYS: version counter, stats hash, outbox key, then node checks, customer checks,
---       node writes, customer writes, customer deletes (counts in ARGV[1..5]).
--- ARGV: counts(5), outbox ttl, outbox payload, nodes delta, customers delta,
---       expected node values ('' = absent), expected customer versions ('0' = absent),
---       node values, (customer version, customer doc) pairs.
-local nc, cc, nw, cw, cd = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
-                           tonumber(ARGV[4]), tonumber(ARGV[5])
-local k, a = 4, 10
+-- Commit one batch of identity resolutions atomically, or refuse if anything the batch
+-- read has changed since (compare-and-set).
+-- KEYS: version counter, stats hash, then: node checks, customer checks, node writes,
+--       customer writes, customer deletes, outbox writes (counts in ARGV[1..6]).
+-- ARGV: nc, cc, nw, cw, cd, no, outbox ttl, identifiers delta, customers delta,
+--       expected node values ('' = absent), expected customer versions,
+--       node values, (customer version, customer doc) pairs, outbox payloads.
+local nc, cc, nw, cw, cd, no = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+                               tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local k, a = 3, 10
 for _ = 1, nc do
   if (redis.call('GET', KEYS[k]) or '') ~= ARGV[a] then return {-1, KEYS[k]} end
   k, a = k + 1, a + 1
@@ -28,7 +28,10 @@ for _ = 1, cd do
   redis.call('DEL', KEYS[k])
   k = k + 1
 end
-if ARGV[6] ~= '0' then redis.call('SET', KEYS[3], ARGV[7], 'EX', ARGV[6]) end
+for _ = 1, no do
+  redis.call('SET', KEYS[k], ARGV[a], 'EX', ARGV[7])
+  k, a = k + 1, a + 1
+end
 if ARGV[8] ~= '0' then redis.call('HINCRBY', KEYS[2], 'identifiers', ARGV[8]) end
 if ARGV[9] ~= '0' then redis.call('HINCRBY', KEYS[2], 'customers', ARGV[9]) end
 return {redis.call('INCR', KEYS[1]), ''}

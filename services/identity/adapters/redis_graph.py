@@ -4,15 +4,18 @@ Keys (``<ns>`` is the namespace):
     <ns>:id:n:<kind>:<value>   -> "<customer id>|<first seen ms>"   (identifier index)
     <ns>:id:c:<customer id>    -> hash {v: version, d: document}      (customer)
     <ns>:id:ob:<event id>      -> outputs not yet acknowledged by Kafka (outbox, TTL)
-    <ns>:id:version            -> graph version (INCR per change)
+    <ns>:id:version            -> graph version (INCR per commit)
     <ns>:id:stats              -> hash {identifiers, customers}
-A resolution is computed from what was read and committed only if none of it changed
-meanwhile; otherwise it is recomputed. Several workers may therefore share customers.
+
+A batch is a unit of work: everything it reads is remembered, every resolution is
+applied to the batch's own view, and one script commits the result only if nothing it
+read has changed meanwhile (otherwise the batch is resolved again from fresh reads).
+So several workers may share customers, and a crash leaves either all or nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -26,11 +29,10 @@ from services.identity.domain.model import Customer
 from services.identity.domain.rules import Observation, Rules
 
 COMMIT_LUA = (Path(__file__).parent / "commit.lua").read_text()
-MAX_ATTEMPTS = 20
 
 
 class GraphContentionError(RuntimeError):
-    """Other writers kept changing the same customers; the event will be retried."""
+    """What a batch read changed before it could commit; the batch is resolved again."""
 
 
 class Keys:
@@ -52,10 +54,18 @@ class Keys:
 
 @dataclass
 class View:
-    """What one batch has read (and written) so far: index entries and customers."""
+    """One batch's picture of the graph: what was read, and what it has changed since."""
 
+    read_entries: dict[str, bytes | None] = field(default_factory=dict)
+    read_versions: dict[str, int] = field(default_factory=dict)
     entries: dict[str, bytes | None] = field(default_factory=dict)
     customers: dict[str, Customer] = field(default_factory=dict)
+    dirty_entries: set[str] = field(default_factory=set)
+    dirty_customers: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
+    outboxes: dict[str, bytes] = field(default_factory=dict)
+    new_identifiers: int = 0
+    new_customers: int = 0
     version: int = 0
 
     def owner(self, key: str) -> tuple[str, int] | None:
@@ -63,7 +73,7 @@ class View:
         return load_entry(raw) if raw else None
 
     def fast(self, obs: Observation) -> str | None:
-        """The customer id when the event can tell the graph nothing new without loading."""
+        """The customer id when the event tells the graph nothing new (no load needed)."""
         if len(obs.idents) != 1:
             return None
         entry = self.owner(obs.primary.key)
@@ -71,11 +81,28 @@ class View:
             return None
         return entry[0]
 
-    def forget(self, node_keys: Iterable[str], customer_ids: Iterable[str]) -> None:
-        for key in node_keys:
-            self.entries.pop(key, None)
-        for cid in customer_ids:
+    def apply(self, result: Resolution) -> None:
+        for key, (cid, seen) in result.index.items():
+            if self.entries.get(key) is None:
+                self.new_identifiers += 1
+            self.entries[key] = dump_entry(cid, seen)
+            self.dirty_entries.add(key)
+        for cid in result.removed:
             self.customers.pop(cid, None)
+            self.dirty_customers.discard(cid)
+            self.removed.add(cid)
+            self.new_customers -= 1
+        for customer in result.upserts:
+            cid = customer.customer_id
+            if cid not in self.customers:
+                self.new_customers += 1
+            self.customers[cid] = customer
+            self.dirty_customers.add(cid)
+            self.removed.discard(cid)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.dirty_entries or self.dirty_customers or self.removed)
 
 
 class RedisGraph:
@@ -88,14 +115,96 @@ class RedisGraph:
         self.outbox_ttl = outbox_ttl
         self._commit = client.register_script(COMMIT_LUA)
 
+    async def prefetch(self, view: View, observations: list[Observation]) -> None:
+        """Read what a batch will need in two round trips: index entries, then customers."""
+        await self.read(view, (i.key for obs in observations for i in obs.idents))
+        owners = {
+            entry[0]
+            for obs in observations
+            if view.fast(obs) is None
+            for i in obs.idents
+            if (entry := view.owner(i.key)) is not None
+        }
+        await self._load_customers(view, owners)
+
     async def read(self, view: View, node_keys: Iterable[str]) -> None:
-        """Fill ``view`` with the index entries of ``node_keys`` it does not hold yet."""
         wanted = sorted({k for k in node_keys if k not in view.entries})
         if wanted:
             values = cast(
                 list[bytes | None], await self.client.mget([self.keys.node(k) for k in wanted])
             )
-            view.entries.update(zip(wanted, values, strict=True))
+            for key, value in zip(wanted, values, strict=True):
+                view.read_entries[key] = value
+                view.entries[key] = value
+
+    def plan_fast(self, obs: Observation, view: View) -> Resolution | None:
+        customer_id = view.fast(obs)
+        return None if customer_id is None else Resolution(customer_id=customer_id)
+
+    async def plan(self, obs: Observation, view: View) -> Resolution:
+        """Resolve ``obs`` against the batch's view and apply it there (no Redis write)."""
+        fast = self.plan_fast(obs, view)
+        if fast is not None:
+            return fast
+        await self.read(view, (i.key for i in obs.idents))
+        owners = {i.key: e[0] for i in obs.idents if (e := view.owner(i.key)) is not None}
+        await self._load_customers(view, set(owners.values()))
+        self._own(owners, view, set(owners.values()))
+        while True:
+            result = resolve(obs, owners, view.customers, self.rules)
+            if not isinstance(result, NeedMore):
+                view.apply(result)
+                return result
+            await self._load_owners(view, owners, result.node_keys)
+
+    async def plan_revoke(
+        self, link_id: str, at_ms: int, view: View, holders: list[str]
+    ) -> Resolution:
+        await self._load_customers(view, holders)
+        owners = {k: cid for cid in holders for k in view.customers[cid].nodes}
+        while True:
+            result = revoke(link_id, at_ms, owners, view.customers, self.rules)
+            if not isinstance(result, NeedMore):
+                view.apply(result)
+                return result
+            await self._load_owners(view, owners, result.node_keys)
+
+    async def commit(self, view: View) -> None:
+        """Write the batch's changes and outboxes atomically, or raise GraphContentionError."""
+        if not view.changed and not view.outboxes:
+            view.version = await self.version()
+            return
+        checks = sorted(view.read_entries)
+        versions = sorted(view.read_versions)
+        keys = [self.keys.version, self.keys.stats]
+        args: list[bytes | str | int] = [
+            len(checks),
+            len(versions),
+            len(view.dirty_entries),
+            len(view.dirty_customers),
+            len(view.removed),
+            len(view.outboxes),
+            self.outbox_ttl,
+            view.new_identifiers,
+            view.new_customers,
+        ]
+        keys += [self.keys.node(k) for k in checks]
+        args += [view.read_entries[k] or b"" for k in checks]
+        keys += [self.keys.customer(c) for c in versions]
+        args += [str(view.read_versions[c]) for c in versions]
+        keys += [self.keys.node(k) for k in sorted(view.dirty_entries)]
+        args += [view.entries[k] or b"" for k in sorted(view.dirty_entries)]
+        for cid in sorted(view.dirty_customers):
+            customer = view.customers[cid]
+            keys.append(self.keys.customer(cid))
+            args += [str(customer.version), dump_customer(customer)]
+        keys += [self.keys.customer(c) for c in sorted(view.removed)]
+        keys += [self.keys.outbox(e) for e in sorted(view.outboxes)]
+        args += [view.outboxes[e] for e in sorted(view.outboxes)]
+        status, detail = await self._commit(keys=keys, args=args)
+        if int(status) < 0:
+            raise GraphContentionError(f"changed while resolving: {detail!r}")
+        view.version = int(status)
 
     async def customer(self, customer_id: str) -> Customer | None:
         view = View()
@@ -122,56 +231,6 @@ class RedisGraph:
     async def clear_outboxes(self, event_ids: list[str]) -> None:
         if event_ids:
             await self.client.delete(*[self.keys.outbox(e) for e in event_ids])
-
-    async def resolve(
-        self, obs: Observation, view: View, outbox: Callable[[Resolution], bytes]
-    ) -> Resolution:
-        """Resolve ``obs`` and commit the outcome (with its outbox) atomically."""
-        for _ in range(MAX_ATTEMPTS):
-            customer_id = view.fast(obs)
-            if customer_id is not None:
-                return Resolution(customer_id=customer_id)
-            result, owners, loaded = await self._plan(obs, view)
-            if not result.changed:
-                return result
-            if await self._write(obs, result, view, loaded, outbox(result)):
-                return result
-            view.forget([i.key for i in obs.idents] + list(owners), loaded)
-        raise GraphContentionError(f"event {obs.event_id}: {MAX_ATTEMPTS} conflicting attempts")
-
-    async def revoke(self, link_id: str, at_ms: int, view: View, holders: list[str]) -> Resolution:
-        """Split along a revoked link; ``holders`` are the customers that hold it."""
-        for _ in range(MAX_ATTEMPTS):
-            await self._load_customers(view, holders)
-            owners = {k: cid for cid in holders for k in view.customers[cid].nodes}
-            while True:
-                result = revoke(link_id, at_ms, owners, view.customers, self.rules)
-                if not isinstance(result, NeedMore):
-                    break
-                await self._load_owners(view, owners, result.node_keys)
-            loaded = [cid for cid in view.customers if cid in set(owners.values())]
-            if await self._write(None, result, view, loaded, b""):
-                await self.client.sadd(self.keys.revoked, link_id)
-                return result
-            view.forget(owners, loaded)
-        raise GraphContentionError(f"revoke {link_id}: {MAX_ATTEMPTS} conflicting attempts")
-
-    async def _plan(
-        self, obs: Observation, view: View
-    ) -> tuple[Resolution, dict[str, str], list[str]]:
-        await self.read(view, (i.key for i in obs.idents))
-        owners: dict[str, str] = {}
-        for ident in obs.idents:
-            entry = view.owner(ident.key)
-            if entry is not None:
-                owners[ident.key] = entry[0]
-        await self._load_customers(view, set(owners.values()))
-        self._own(owners, view, set(owners.values()))
-        while True:
-            result = resolve(obs, owners, view.customers, self.rules)
-            if not isinstance(result, NeedMore):
-                return result, owners, sorted(set(owners.values()))
-            await self._load_owners(view, owners, result.node_keys)
 
     async def _load_owners(
         self, view: View, owners: dict[str, str], node_keys: Iterable[str]
@@ -205,47 +264,4 @@ class RedisGraph:
             if doc is None:
                 raise GraphContentionError(f"customer {cid} vanished while reading")
             view.customers[cid] = load_customer(cid, int(version), doc)
-
-    async def _write(
-        self,
-        obs: Observation | None,
-        result: Resolution,
-        view: View,
-        loaded: list[str],
-        outbox: bytes,
-    ) -> bool:
-        checked_nodes = sorted({i.key for i in obs.idents}) if obs else []
-        new_ids = [k for k in result.index if view.entries.get(k) is None and k in checked_nodes]
-        created = [c for c in result.upserts if c.customer_id not in loaded]
-        keys = [self.keys.version, self.keys.stats, self.keys.outbox(obs.event_id if obs else "-")]
-        args: list[bytes | str | int] = [
-            len(checked_nodes),
-            len(loaded),
-            len(result.index),
-            len(result.upserts),
-            len(result.removed),
-            self.outbox_ttl if outbox else 0,
-            outbox,
-            len(new_ids),
-            len(created) - len(result.removed),
-        ]
-        keys += [self.keys.node(k) for k in checked_nodes]
-        args += [view.entries.get(k) or b"" for k in checked_nodes]
-        keys += [self.keys.customer(c) for c in loaded]
-        args += [str(view.customers[c].version) for c in loaded]
-        entries = {k: dump_entry(cid, seen) for k, (cid, seen) in result.index.items()}
-        keys += [self.keys.node(k) for k in entries]
-        args += list(entries.values())
-        keys += [self.keys.customer(c.customer_id) for c in result.upserts]
-        for customer in result.upserts:
-            args += [str(customer.version), dump_customer(customer)]
-        keys += [self.keys.customer(c) for c in result.removed]
-        status, _ = await self._commit(keys=keys, args=args)
-        if int(status) < 0:
-            return False
-        view.version = int(status)
-        view.entries.update(entries)
-        for cid in result.removed:
-            view.customers.pop(cid, None)
-        view.customers.update({c.customer_id: c for c in result.upserts})
-        return True
+            view.read_versions[cid] = int(version)

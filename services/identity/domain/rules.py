@@ -79,10 +79,11 @@ TRUST_RANK = {kind: rank for rank, kind in enumerate(TRUST_ORDER)}
 class Ident:
     kind: IdentifierKind
     value: str
+    key: str  # "kind:value", the graph's name for it
 
-    @property
-    def key(self) -> str:
-        return identifier_key(self.kind, self.value)
+    @classmethod
+    def of(cls, kind: IdentifierKind, value: str) -> Ident:
+        return cls(kind, value, identifier_key(kind, value))
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,9 @@ def observe(
         if rules.is_blocked(local):
             rejected.append((kind.value, raw, "blocked"))
         elif rules.is_shared_device(kind, value):
-            shared.append(Ident(kind, value))
-        elif Ident(kind, value) not in kept:
-            kept.append(Ident(kind, value))
+            shared.append(Ident.of(kind, value))
+        elif (ident := Ident.of(kind, value)) not in kept:
+            kept.append(ident)
     if not kept and shared:
         kept = shared[:1]  # a shared device alone still names someone: its own profile
     elif shared:

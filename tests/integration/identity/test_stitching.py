@@ -97,7 +97,7 @@ def test_when_the_receipt_arrives_before_the_card_link_then_its_customer_is_merg
     ]
 
 
-def test_when_two_members_share_a_family_line_account_then_they_stay_apart_and_a_conflict_is_published(
+def test_when_two_members_share_a_family_line_account_then_they_stay_apart_with_a_conflict(
     topics, send, customer_events, identity_changes, worker_factory: Callable[[str], Worker]
 ) -> None:
     worker_factory(IDENTITY)

@@ -113,7 +113,8 @@ def test_when_a_wrong_link_is_revoked_then_the_customer_splits_along_it() -> Non
         ["phone:+819011112222"],
     ]
     (split,) = [c for c in result.changes if isinstance(c, CustomerSplit)]  # type: ignore[union-attr]
-    assert split.customer_id == before.customer_id and split.revoked_link_id == wrong
+    assert split.customer_id == before.customer_id
+    assert split.revoked_link_id == wrong
     again = graph.apply(obs("e4", 3, phone="090-1111-2222", email="family@example.jp"))
     assert not again.changed, "a revoked pair never links again"
 

@@ -1,0 +1,209 @@
+"""identity throughput and memory on the real local Kafka + Redis.
+
+    python bench/identity.py [--customers 20000] [--events 60000] [--partitions 4]
+
+One identity worker (a real process) resolves a realistic mix: 70 % events whose
+identifiers are already known, 25 % new customers, 5 % that merge two existing ones.
+Prints resolved events/s, the same messages read by a bare confluent-kafka consumer
+(the machine's ceiling: compare the ratio), and Redis bytes per identifier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis
+from confluent_kafka import Consumer
+
+from runtime.kafka import create_admin, create_consumer, create_producer
+from runtime.topics import delete_topics, ensure_topics
+from schemas.codec import encode
+from schemas.examples import example
+from schemas.identifiers import Identifiers
+from schemas.topics import CATALOGUE, CUSTOMER_EVENTS, RAW_TOPICS, raw_topic_for
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+TEMPLATES = {
+    k: example(k) for k in ("page_viewed", "product_viewed", "identified", "pos_purchased")
+}
+
+
+def event(kind: str, n: int, minute: float, **ids: str) -> tuple[str, bytes, bytes]:
+    at = T0 + timedelta(minutes=minute)
+    model = TEMPLATES[kind].model_copy(
+        update={
+            "event_id": f"b{n}",
+            "occurred_at": at,
+            "received_at": at,
+            "identifiers": Identifiers(**ids),
+        }
+    )
+    return raw_topic_for(kind).suffix, model.identifiers.routing_key().encode(), encode(model)
+
+
+def workload(customers: int, events: int, seed: int = 1) -> tuple[list, list]:
+    rnd = random.Random(seed)
+    warm = [
+        event(
+            "identified",
+            i,
+            i / 100,
+            member_id=f"M{i}",
+            anonymous_id=f"ck{i}",
+            email=f"u{i}@example.jp",
+        )
+        for i in range(customers)
+    ]
+    timed = []
+    fresh = customers
+    for n in range(events):
+        minute = customers / 100 + n / 100
+        roll, p = rnd.random(), rnd.randrange(customers)
+        if roll < 0.55:
+            timed.append(event("page_viewed", customers + n, minute, anonymous_id=f"ck{p}"))
+        elif roll < 0.70:
+            timed.append(
+                event(
+                    "product_viewed",
+                    customers + n,
+                    minute,
+                    member_id=f"M{p}",
+                    anonymous_id=f"ck{p}",
+                )
+            )
+        elif roll < 0.95:
+            fresh += 1
+            timed.append(event("page_viewed", customers + n, minute, anonymous_id=f"new{fresh}"))
+        else:
+            fresh += 1
+            timed.append(
+                event(
+                    "pos_purchased",
+                    customers + n,
+                    minute,
+                    pos_card=f"29{fresh:08d}",
+                    email=f"u{p}@example.jp",
+                )
+            )
+    return warm, timed
+
+
+def produce(bootstrap: str, namespace: str, messages: list) -> None:
+    producer = create_producer(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000})
+    for suffix, key, value in messages:
+        while True:
+            try:
+                producer.produce(f"{namespace}.{suffix}", key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    assert producer.flush(60) == 0
+
+
+def drain(consumer: Consumer, count: int, timeout: float = 600) -> tuple[float, float]:
+    """Read ``count`` messages; (time of the first, time of the last)."""
+    got, first, deadline = 0, 0.0, time.monotonic() + timeout
+    while got < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{got}/{count} messages")
+        for message in consumer.consume(1000, 1.0):
+            if message.error():
+                continue
+            if got == 0:
+                first = time.perf_counter()
+            got += 1
+    return first, time.perf_counter()
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.identity"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def memory_per_identifier(client: redis.Redis, namespace: str) -> tuple[int, int]:
+    total = 0
+    keys = list(client.scan_iter(match=f"{namespace}:id:*", count=5000))
+    for start in range(0, len(keys), 5000):
+        pipe = client.pipeline(transaction=False)
+        for key in keys[start : start + 5000]:
+            pipe.memory_usage(key, samples=0)
+        total += sum(v or 0 for v in pipe.execute())
+    identifiers = int(client.hget(f"{namespace}:id:stats", "identifiers") or 0)
+    return total, identifiers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--kafka", default=os.environ.get("KIZUNA_KAFKA", "127.0.0.1:19092"))
+    parser.add_argument(
+        "--redis", default=os.environ.get("KIZUNA_REDIS", "redis://127.0.0.1:16379/0")
+    )
+    args = parser.parse_args()
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    admin = create_admin(args.kafka)
+    ensure_topics(admin, namespace, partitions=args.partitions)
+    client = redis.Redis.from_url(args.redis)
+    env = dict(
+        os.environ,
+        KIZUNA_KAFKA=args.kafka,
+        KIZUNA_REDIS=args.redis,
+        KIZUNA_NAMESPACE=namespace,
+        KIZUNA_WEB_PORT="6199",
+        KIZUNA_LOG_LEVEL="WARNING",
+        KIZUNA_DATA_DIR="/tmp/kizuna-bench",
+    )
+    log = Path("/tmp") / f"{namespace}-identity.log"
+    worker = None
+    try:
+        warm, timed = workload(args.customers, args.events)
+        out = create_consumer(args.kafka, f"{namespace}-bench-out")
+        out.subscribe([CUSTOMER_EVENTS.name(namespace)])
+        worker = start_worker(env, log)
+        produce(args.kafka, namespace, warm)
+        drain(out, len(warm))
+        produce(args.kafka, namespace, timed)
+        first, last = drain(out, len(timed))
+        resolved_rate = (len(timed) - 1) / (last - first)
+        baseline = create_consumer(args.kafka, f"{namespace}-bench-raw")
+        baseline.subscribe([spec.name(namespace) for spec in RAW_TOPICS])
+        b_first, b_last = drain(baseline, len(warm) + len(timed))
+        raw_rate = (len(warm) + len(timed) - 1) / (b_last - b_first)
+        total, identifiers = memory_per_identifier(client, namespace)
+        print(
+            f"identity bench: {args.customers} warm customers, {len(timed)} timed events, "
+            f"{args.partitions} partitions, 1 worker"
+        )
+        print(f"{'resolved events/s (one worker)':40} {resolved_rate:12,.0f}")
+        print(f"{'confluent-kafka raw read events/s':40} {raw_rate:12,.0f}")
+        print(f"{'ratio resolved / raw read':40} {resolved_rate / raw_rate:12.3f}")
+        print(f"{'identifiers in graph':40} {identifiers:12,}")
+        print(f"{'Redis bytes per identifier (all keys)':40} {total / max(identifiers, 1):12.0f}")
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(30)
+        delete_topics(admin, [spec.name(namespace) for spec in CATALOGUE])
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=5000))
+        for start in range(0, len(keys), 5000):
+            client.delete(*keys[start : start + 5000])
+
+
+if __name__ == "__main__":
+    main()
