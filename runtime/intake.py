@@ -27,6 +27,7 @@ class Received(Generic[T]):
     topic: str
     partition: int
     offset: int
+    raw: bytes = b""  # the validated bytes, for services that pass the event on unchanged
 
 
 async def decoded(
@@ -95,4 +96,4 @@ async def decode_event(
             )
         )
         return None
-    return Received(value, message.key, message.topic, message.partition, message.offset)
+    return Received(value, message.key, message.topic, message.partition, message.offset, raw)

@@ -1,1 +1,1 @@
-"""kizuna services: each one a faust worker (`python -m services.<name>`); they never import each other."""
+"""kizuna services: each a faust worker (`python -m services.<name>`); none imports another."""

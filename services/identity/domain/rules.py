@@ -51,6 +51,7 @@ class Rules:
     line_provider: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_verdicts", {})
         object.__setattr__(self, "_blocked", [re.compile(p, re.I) for p in self.blocked_patterns])
         object.__setattr__(
             self, "_shared", [re.compile(p, re.I) for p in self.shared_device_patterns]
@@ -105,6 +106,39 @@ def to_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+_CACHE_LIMIT = 200_000
+Verdict = tuple[str, "Ident | None", str]  # ("keep" | "shared" | "rejected", ident, why)
+
+
+def classify(rules: Rules, kind: IdentifierKind, raw: str) -> Verdict:
+    """What the rules make of one raw identifier; memoised, since most ids recur."""
+    cache: dict[tuple[IdentifierKind, str], Verdict] = rules._verdicts  # type: ignore[attr-defined]
+    verdict = cache.get((kind, raw))
+    if verdict is None:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        verdict = cache[(kind, raw)] = _classify(rules, kind, raw)
+    return verdict
+
+
+def _classify(rules: Rules, kind: IdentifierKind, raw: str) -> Verdict:
+    try:
+        value = normalise(
+            kind,
+            raw,
+            default_country_code=rules.default_country_code,
+            line_provider=rules.line_provider,
+        )
+    except InvalidIdentifierError as err:
+        return ("rejected", None, f"invalid: {err.reason}")
+    local = value.partition(":")[2] if kind in (K.MALL_CUSTOMER_ID, K.LINE_USER_ID) else value
+    if rules.is_blocked(local):
+        return ("rejected", None, "blocked")
+    if rules.is_shared_device(kind, value):
+        return ("shared", Ident.of(kind, value), "shared device: attached, not bridged")
+    return ("keep", Ident.of(kind, value), "")
+
+
 def observe(
     event_id: str, occurred_at: datetime, source: str, identifiers: Identifiers, rules: Rules
 ) -> Observation:
@@ -113,22 +147,12 @@ def observe(
     shared: list[Ident] = []
     rejected: list[tuple[str, str, str]] = []
     for kind, raw in identifiers.present():
-        try:
-            value = normalise(
-                kind,
-                raw,
-                default_country_code=rules.default_country_code,
-                line_provider=rules.line_provider,
-            )
-        except InvalidIdentifierError as err:
-            rejected.append((kind.value, raw, f"invalid: {err.reason}"))
-            continue
-        local = value.partition(":")[2] if kind in (K.MALL_CUSTOMER_ID, K.LINE_USER_ID) else value
-        if rules.is_blocked(local):
-            rejected.append((kind.value, raw, "blocked"))
-        elif rules.is_shared_device(kind, value):
-            shared.append(Ident.of(kind, value))
-        elif (ident := Ident.of(kind, value)) not in kept:
+        what, ident, why = classify(rules, kind, raw)
+        if ident is None:
+            rejected.append((kind.value, raw, why))
+        elif what == "shared":
+            shared.append(ident)
+        elif ident not in kept:
             kept.append(ident)
     if not kept and shared:
         kept = shared[:1]  # a shared device alone still names someone: its own profile

@@ -178,3 +178,20 @@ def test_when_an_event_repeats_then_nothing_changes() -> None:
     assert not later.changed
     assert again.links == []
     assert later.links == []
+
+
+def test_when_a_customer_event_is_spliced_then_it_decodes_to_the_same_event() -> None:
+    from datetime import UTC, datetime
+
+    from schemas.codec import decode, encode
+    from schemas.examples import example
+    from schemas.topics import CUSTOMER_EVENTS
+    from services.identity.resolver import customer_event_bytes
+
+    event = example("pos_purchased")
+    now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+    resolved = decode(CUSTOMER_EVENTS.adapter, customer_event_bytes("c1", 7, now, encode(event)))
+
+    assert (resolved.customer_id, resolved.identity_version, resolved.resolved_at) == ("c1", 7, now)
+    assert resolved.event == event

@@ -50,11 +50,10 @@ INTERNAL: list[BaseModel] = [
     IdentityLinked(
         link_id="l-1",
         identifier=EMAIL,
+        linked_to=IdentifierRef(kind=IdentifierKind.MEMBER_ID, value="M1"),
         event_id="e-1",
         source="web",
-        rule="new",
         occurred_at=NOW,
-        co_identifiers=(EMAIL,),
     ),
     IdentityLinkRevoked(
         link_id="l-1", operator="ops@shop", reason="shared family email", occurred_at=NOW

@@ -1,0 +1,219 @@
+"""Segmenter throughput on real Kafka, and the time sweep over 1,000,000 customers.
+
+    python bench/segmenter.py [--events 60000] [--customers 20000] [--sweep-customers 1000000]
+
+1. Kafka: a realistic mixed stream (schemas.examples proportions: mostly page/product
+   views, some carts, orders and receipts) re-keyed to ``--customers`` customers is
+   produced to a fresh namespace's ``customer.events`` (1 partition); then ONE segmenter
+   worker process (``python -m services.segmenter``, memory store) starts and consumes it.
+   Prints customer events/s from the first to the last applied event (startup excluded),
+   read from the worker's own ``kizuna_segmenter_events_applied_total``.
+2. Sweep (in-process, no Kafka/Redis): 1M customers as encoded table rows plus the time
+   index. Measures (a) finding the due customers of one business day in the index and
+   (b) the worst case, every customer due at once: pop from the index, decode the row,
+   re-score (domain), encode, write back, re-index. In the worker each due customer
+   additionally costs one tick message through Kafka.
+
+Needs KIZUNA_KAFKA / KIZUNA_REDIS (defaults: the local stack). Prints figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from runtime.kafka import create_admin, create_producer
+from runtime.redis import create_sync_redis
+from runtime.settings import load_settings
+from runtime.topics import delete_topics, ensure_topics
+from schemas.codec import encode
+from schemas.customer import CustomerEvent
+from schemas.examples import example_stream
+from services.segmenter.adapters.state_codec import decode_state, encode_state
+from services.segmenter.domain.facts import Facts, Order
+from services.segmenter.domain.handlers import on_tick
+from services.segmenter.domain.standing import CustomerState, Policy, reevaluate
+from services.segmenter.time_index import TimeIndex
+
+ROOT = Path(__file__).resolve().parent.parent
+APPLIED = re.compile(r"^kizuna_segmenter_events_applied_total\{[^}]*\} ([0-9.e+]+)$", re.M)
+
+
+def produce_stream(namespace: str, bootstrap: str, events: int, customers: int) -> None:
+    producer = create_producer(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000})
+    topic = f"{namespace}.customer.events"
+    now = datetime.now(UTC)
+    for index, event in enumerate(example_stream(events, seed=7)):
+        customer = f"c{index % customers}"
+        shifted = event.model_copy(update={"occurred_at": now - timedelta(seconds=events - index)})
+        wrapped = CustomerEvent(
+            customer_id=customer, identity_version=1, resolved_at=now, event=shifted
+        )
+        producer.produce(topic, key=customer.encode(), value=encode(wrapped), partition=0)
+        if index % 10_000 == 0:
+            producer.poll(0)
+    producer.flush(60)
+
+
+def applied(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(value) for value in APPLIED.findall(text))
+
+
+def kafka_throughput(events: int, customers: int) -> float:
+    settings = load_settings()
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    admin = create_admin(settings.kafka)
+    ensure_topics(admin, namespace, partitions=1)
+    produce_stream(namespace, settings.kafka, events, customers)
+    port = 16000 + random.randrange(1000)
+    env = dict(
+        os.environ,
+        KIZUNA_NAMESPACE=namespace,
+        KIZUNA_PARTITIONS="1",
+        KIZUNA_WEB_PORT=str(port),
+        KIZUNA_DATA_DIR=f"/tmp/{namespace}",
+        KIZUNA_LOG_LEVEL="WARNING",
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "services.segmenter"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        return _time_consumption(port, events)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        clean_up(admin, namespace)
+
+
+def clean_up(admin: Any, namespace: str) -> None:
+    """Drop the bench namespace: its topics (faust's internal ones too), Redis keys, data."""
+    names = [name for name in admin.list_topics(timeout=10).topics if name.startswith(namespace)]
+    delete_topics(admin, names)
+    redis = create_sync_redis(load_settings())
+    for batch in _chunks(redis.scan_iter(match=f"{namespace}:*", count=5000), 5000):
+        redis.delete(*batch)
+    shutil.rmtree(f"/tmp/{namespace}", ignore_errors=True)
+
+
+def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _time_consumption(port: int, events: int) -> float:
+    started = first = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            done = applied(port)
+        except OSError:
+            time.sleep(0.2)
+            continue
+        if done > 0 and first is None:
+            first, started = done, time.monotonic()
+        if done >= events and started is not None and first is not None:
+            return (done - first) / (time.monotonic() - started)
+        time.sleep(0.05)
+    raise SystemExit("worker did not consume the stream within 10 minutes")
+
+
+def population(count: int, policy: Policy, today_ts: int) -> tuple[dict[bytes, bytes], TimeIndex]:
+    """``count`` scored customers with 1–4 orders over the last two years."""
+    rng = random.Random(1)
+    table: dict[bytes, bytes] = {}
+    index = TimeIndex()
+    entries: dict[str, int] = {}
+    for n in range(count):
+        orders = {
+            f"o{n}-{i}": Order(
+                today_ts - rng.randrange(730 * 86_400),
+                rng.randrange(500, 60_000),
+                "online",
+                f"e{n}-{i}",
+            )
+            for i in range(rng.choice((1, 1, 1, 2, 2, 3, 4)))
+        }
+        state, _ = reevaluate(CustomerState(f"c{n}", Facts(orders)), today_ts, "event", policy)
+        table[state.customer_id.encode()] = encode_state(state, 0)
+        if state.standing.next_due is not None:
+            entries[state.customer_id] = state.standing.next_due
+    index.load(0, entries)
+    return table, index
+
+
+def sweep(table: dict[bytes, bytes], index: TimeIndex, now: int, policy: Policy) -> tuple[int, int]:
+    due = index.pop_due(0, now, limit=10**9)
+    changed = 0
+    for customer in due:
+        key = customer.encode()
+        state, partition = decode_state(table[key])
+        outcome = on_tick(state, now, policy)
+        if outcome.state is not None:
+            table[key] = encode_state(outcome.state, partition)
+            index.schedule(partition, customer, outcome.state.standing.next_due)
+        changed += len(outcome.changes)
+    return len(due), changed
+
+
+def sweep_bench(count: int) -> None:
+    policy = Policy()
+    today = int(time.time())
+    built = time.perf_counter()
+    table, index = population(count, policy, today)
+    took = time.perf_counter() - built
+    print(f"sweep: {count:,} customers built in {took:.1f}s, index {index.size():,} entries")
+    gc.collect()
+    gc.freeze()  # the population is long-lived, as in a worker
+    for label, now in (
+        ("next business day", today + 86_400),
+        ("all due (worst case)", today + 2000 * 86_400),
+    ):
+        started = time.perf_counter()
+        due, changes = sweep(table, index, now, policy)
+        seconds = time.perf_counter() - started
+        print(f"sweep {label:22}: {seconds:7.2f}s  due {due:,}  segment changes {changes:,}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--sweep-customers", type=int, default=1_000_000)
+    parser.add_argument("--skip-kafka", action="store_true")
+    args = parser.parse_args()
+    if not args.skip_kafka:
+        rate = kafka_throughput(args.events, args.customers)
+        print(
+            f"kafka: {args.events:,} customer events, {args.customers:,} customers, "
+            f"1 worker, 1 partition: {rate:,.0f} events/s"
+        )
+    sweep_bench(args.sweep_customers)
+
+
+if __name__ == "__main__":
+    main()

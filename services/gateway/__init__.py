@@ -1,0 +1,1 @@
+"""The gateway: HTTP collector (Segment-compatible), LINE webhook and POS CSV import."""

@@ -1,0 +1,1 @@
+"""Kafka sink and Redis stores of the gateway."""

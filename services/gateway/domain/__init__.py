@@ -1,0 +1,1 @@
+"""Pure gateway logic: Segment mapping, LINE webhook parsing, POS CSV validation."""

@@ -1,0 +1,1 @@
+"""Redis stores and channel providers behind small Protocols."""

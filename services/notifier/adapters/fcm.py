@@ -1,0 +1,119 @@
+"""FCM HTTP v1: ``POST {base}/v1/projects/{project}/messages:send`` with a bearer token.
+
+FCM has no idempotency key; the notifier's Redis state machine is what keeps a send
+from repeating. UNREGISTERED -> the token is dead (deleted by the caller);
+INVALID_ARGUMENT -> permanent; 429 / 500 / 503 -> retry, honouring Retry-After.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+
+from schemas.channels import Channel
+from services.notifier.adapters.messages import Outbound, PushContent, SendResult, retry_after
+from services.notifier.domain.retry import Verdict
+
+MAX_PAYLOAD_BYTES = 4096
+
+
+class TokenProvider(Protocol):
+    """Hands out an OAuth2 access token (production: a service-account token source)."""
+
+    async def token(self) -> str: ...
+
+
+class StaticToken:
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    async def token(self) -> str:
+        return self._value
+
+
+def classify(status: int, body: bytes) -> Verdict:
+    if 200 <= status < 300:
+        return Verdict.ACCEPTED
+    code = _error_code(body)
+    if status == 404 or code == "UNREGISTERED":
+        return Verdict.GONE
+    if status in (429, 500, 503) or status >= 500:
+        return Verdict.RETRYABLE
+    return Verdict.PERMANENT
+
+
+def _error_code(body: bytes) -> str | None:
+    try:
+        error = orjson.loads(body).get("error", {})
+        for detail in error.get("details", []):
+            if "errorCode" in detail:
+                return str(detail["errorCode"])
+        return str(error.get("status")) if error.get("status") else None
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+
+
+def fcm_message(message: Outbound, ttl_s: int) -> dict[str, Any]:
+    assert isinstance(message.content, PushContent)
+    content = message.content
+    data = {"notification_id": message.notification_id}
+    if content.link:
+        data["link"] = content.link
+    return {
+        "message": {
+            "token": message.address,
+            "notification": {"title": content.title, "body": content.body},
+            "data": data,
+            "android": {"ttl": f"{ttl_s}s"},
+            "apns": {"headers": {"apns-collapse-id": message.notification_id[:64]}},
+        }
+    }
+
+
+class FcmProvider:
+    channel = Channel.PUSH
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        project: str,
+        tokens: TokenProvider,
+        timeout_s: float,
+        ttl_s: int = 86_400,
+    ) -> None:
+        self._session = session
+        self._url = f"{base_url.rstrip('/')}/v1/projects/{project}/messages:send"
+        self._tokens = tokens
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._ttl_s = ttl_s
+
+    async def send(self, message: Outbound) -> SendResult:
+        body = orjson.dumps(fcm_message(message, self._ttl_s))
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return SendResult(Verdict.PERMANENT, detail=f"payload {len(body)} bytes > 4096")
+        headers = {
+            "Authorization": f"Bearer {await self._tokens.token()}",
+            "Content-Type": "application/json; charset=UTF-8",
+        }
+        try:
+            async with self._session.post(
+                self._url, data=body, headers=headers, timeout=self._timeout
+            ) as response:
+                raw = await response.read()
+                verdict = classify(response.status, raw)
+                name = orjson.loads(raw).get("name") if verdict is Verdict.ACCEPTED else None
+                return SendResult(
+                    verdict,
+                    detail=f"fcm {response.status} {raw[:200].decode(errors='replace')}",
+                    provider_message_id=name,
+                    retry_after_s=retry_after(response.headers.get("Retry-After")),
+                )
+        except TimeoutError:
+            return SendResult(Verdict.RETRYABLE, detail="fcm timeout")
+        except aiohttp.ClientError as err:
+            return SendResult(Verdict.RETRYABLE, detail=f"fcm {type(err).__name__}: {err}")
+        except orjson.JSONDecodeError:
+            return SendResult(Verdict.ACCEPTED, detail="fcm 200 without JSON body")

@@ -1,0 +1,68 @@
+"""LINE Messaging API push: one request per message, made safe to retry by a retry key.
+
+``X-Line-Retry-Key`` is a UUIDv5 of the notification id, so a resend of the same
+notification after a crash (or a retry) carries the same key and LINE answers 409
+instead of delivering twice. Retry only on 5xx / timeout (and 429 later); never on
+other 4xx.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import aiohttp
+
+from schemas.channels import Channel
+from services.notifier.adapters.messages import LineContent, Outbound, SendResult, retry_after
+from services.notifier.domain.retry import Verdict
+
+RETRY_KEY_NAMESPACE = uuid.UUID("6f1c1d0e-6b5e-5a52-9a77-6b697a756e61")
+
+
+def retry_key(notification_id: str) -> str:
+    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, notification_id))
+
+
+def classify(status: int) -> Verdict:
+    if 200 <= status < 300:
+        return Verdict.ACCEPTED
+    if status == 409:
+        return Verdict.DUPLICATE
+    if status == 429 or status >= 500:
+        return Verdict.RETRYABLE
+    return Verdict.PERMANENT
+
+
+class LinePushProvider:
+    channel = Channel.LINE
+
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, token: str, timeout_s: float
+    ) -> None:
+        self._session = session
+        self._url = base_url.rstrip("/") + "/v2/bot/message/push"
+        self._token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def send(self, message: Outbound) -> SendResult:
+        assert isinstance(message.content, LineContent)
+        body = {"to": message.address, "messages": list(message.content.messages)}
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "X-Line-Retry-Key": retry_key(message.notification_id),
+        }
+        try:
+            async with self._session.post(
+                self._url, json=body, headers=headers, timeout=self._timeout
+            ) as response:
+                text = await response.text()
+                return SendResult(
+                    classify(response.status),
+                    detail=f"line {response.status} {text[:200]}",
+                    provider_message_id=response.headers.get("x-line-request-id"),
+                    retry_after_s=retry_after(response.headers.get("Retry-After")),
+                )
+        except TimeoutError:
+            return SendResult(Verdict.RETRYABLE, detail="line timeout")
+        except aiohttp.ClientError as err:
+            return SendResult(Verdict.RETRYABLE, detail=f"line {type(err).__name__}: {err}")

@@ -1,0 +1,285 @@
+"""Delivering one SendNotification, exactly once: claim, decide, render, send, record.
+
+    request ─▶ claim id (Redis) ─▶ consent + reachability plan ─▶ render ─▶ rate limit
+            ─▶ provider ─▶ sent | next channel | retry later (schedule) | failed
+            ─▶ state final (Redis) ─▶ outcome (Kafka) ─▶ marked reported
+
+The rules live in ``domain/``; this layer only sequences the adapters around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from schemas.channels import Channel, Purpose
+from schemas.codec import DecodeError, decode, encode
+from schemas.deadletter import DeadLetter
+from schemas.notifications import NotificationOutcome, OutcomeStatus, SendNotification
+from schemas.topics import NOTIFICATIONS_OUTCOMES, NOTIFICATIONS_REQUESTED
+from services.notifier.adapters.ledger import LedgerStore, parse_profile
+from services.notifier.adapters.messages import Outbound, Provider, SendResult
+from services.notifier.adapters.ratelimit import RateLimiter
+from services.notifier.adapters.rendering import Renderer, RenderError
+from services.notifier.adapters.state import Claim, ClaimResult, NotificationStore
+from services.notifier.domain.ledger import dead_address
+from services.notifier.domain.reach import Target, plan
+from services.notifier.domain.retry import RetryPolicy, Step, Verdict, next_step
+from services.notifier.metrics import (
+    OUTCOMES,
+    PROVIDER_LATENCY,
+    REQUESTS,
+    RETRIES,
+    SENDS,
+    SUPPRESSED,
+)
+
+log = logging.getLogger(__name__)
+SERVICE = "notifier"
+MAX_RATE_WAIT_S = 5.0
+
+
+class OutcomeSink(Protocol):
+    """Where outcomes and dead letters go (Kafka in the worker, a list in tests)."""
+
+    async def outcome(self, outcome: NotificationOutcome) -> None: ...
+
+    async def dead_letter(self, letter: DeadLetter) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
+@dataclass
+class Delivery:
+    store: NotificationStore
+    ledger: LedgerStore
+    limiter: RateLimiter
+    renderer: Renderer
+    providers: dict[Channel, Provider]
+    sink: OutcomeSink
+    unsubscribe_url: Callable[[str, Channel], str]
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    concurrency: int = 64
+    gate: asyncio.Semaphore | None = None  # shared by every Delivery of one worker
+    clock: Callable[[], float] = time.time
+    rng: random.Random = field(default_factory=random.Random)
+
+    async def handle_many(self, requests: Iterable[SendNotification], origin: str) -> None:
+        """Customers in parallel (bounded), each customer's requests in order; then flush."""
+        by_customer: dict[str, list[SendNotification]] = defaultdict(list)
+        for request in requests:
+            by_customer[request.customer_id].append(request)
+        if self.gate is None:
+            self.gate = asyncio.Semaphore(self.concurrency)
+        gate = self.gate
+
+        async def one_customer(batch: list[SendNotification]) -> list[str]:
+            async with gate:
+                return [r for request in batch if (r := await self.handle(request, origin))]
+
+        done = await asyncio.gather(*(one_customer(b) for b in by_customer.values()))
+        await self.sink.flush()
+        await self.store.mark_reported([i for ids in done for i in ids])
+
+    async def run_due(self, limit: int) -> int:
+        """Handle retries (and crashed sends) whose time has come; returns how many."""
+        due: list[SendNotification] = []
+        for notification_id in await self.store.due(self.clock(), limit):
+            raw = await self.store.request_of(notification_id)
+            if raw is None:
+                continue
+            try:
+                due.append(decode(NOTIFICATIONS_REQUESTED.adapter, raw))
+            except DecodeError:
+                log.exception("unreadable scheduled request", extra={"id": notification_id})
+                await self.store.unschedule(notification_id)
+        if due:
+            await self.handle_many(due, "retry")
+        return len(due)
+
+    async def handle(self, request: SendNotification, origin: str = "request") -> str | None:
+        """Deliver (or suppress) one request; returns its id when an outcome was produced."""
+        REQUESTS.labels(request.purpose.value, origin).inc()
+        now = self.clock()
+        claim, raw_profile = await self.store.claim_and_read(
+            request.notification_id,
+            encode(request),
+            now,
+            origin,
+            self.ledger.profile_key(request.customer_id),
+        )
+        if claim.claim is Claim.FINAL:
+            return await self._repeat(request, claim, origin)
+        if claim.claim in (Claim.IN_FLIGHT, Claim.SCHEDULED):
+            return None
+        if request.expires_at is not None and request.expires_at.timestamp() <= now:
+            return await self._finish(request, claim, "expired", reason="expired before sending")
+        failed = frozenset(Channel(c) for c in claim.failed)
+        available = frozenset(self.providers)
+        route = plan(request, parse_profile(raw_profile), available, failed)
+        if route.suppressed:
+            SUPPRESSED.labels(route.suppressed).inc()
+            return await self._finish(request, claim, "suppressed", reason=route.suppressed)
+        return await self._deliver(request, claim, route.targets, set(claim.failed))
+
+    async def _deliver(
+        self,
+        request: SendNotification,
+        claim: ClaimResult,
+        targets: tuple[Target, ...],
+        failed: set[str],
+    ) -> str | None:
+        for index, target in enumerate(targets):
+            try:
+                content = self.renderer.render(
+                    request.template,
+                    target.channel,
+                    request.data,
+                    self._unsubscribe(request, target),
+                )
+            except RenderError as err:
+                await self._dead_letter(request, f"template: {err}")
+                return await self._finish(
+                    request, claim, "failed", target, reason=f"template_error: {err}"
+                )
+            result, latency = await self._send(
+                Outbound(
+                    request.notification_id,
+                    request.customer_id,
+                    target.channel,
+                    target.address,
+                    content,
+                )
+            )
+            if result.verdict is Verdict.GONE:
+                await self._forget_address(request.customer_id, target)
+            step = next_step(result.verdict, claim.attempt, self.policy, index < len(targets) - 1)
+            if step is Step.SENT:
+                reason = "provider already had it" if result.verdict is Verdict.DUPLICATE else None
+                return await self._finish(request, claim, "sent", target, result, latency, reason)
+            if step is Step.RETRY:
+                await self._retry(request, claim, target, result, failed)
+                return None
+            failed.add(target.channel.value)
+            if step is Step.FAIL:
+                if result.verdict is Verdict.RETRYABLE:
+                    await self._dead_letter(request, f"retries exhausted: {result.detail}")
+                return await self._finish(
+                    request, claim, "failed", target, result, latency, result.detail
+                )
+        return None  # unreachable: the last target always ends in SENT, RETRY or FAIL
+
+    async def _send(self, message: Outbound) -> tuple[SendResult, float]:
+        wait = await self.limiter.wait_s(message.channel.value, self.clock())
+        if wait > 0:
+            await asyncio.sleep(min(wait, MAX_RATE_WAIT_S))
+        started = time.perf_counter()
+        result = await self.providers[message.channel].send(message)
+        latency = time.perf_counter() - started
+        PROVIDER_LATENCY.labels(message.channel.value).observe(latency)
+        SENDS.labels(message.channel.value, result.verdict.value).inc()
+        return result, latency
+
+    def _unsubscribe(self, request: SendNotification, target: Target) -> str | None:
+        if request.purpose is not Purpose.MARKETING or target.channel is not Channel.EMAIL:
+            return None
+        return self.unsubscribe_url(request.customer_id, target.channel)
+
+    async def _retry(
+        self,
+        request: SendNotification,
+        claim: ClaimResult,
+        target: Target,
+        result: SendResult,
+        failed: set[str],
+    ) -> None:
+        delay = self.policy.delay(claim.attempt, result.retry_after_s, self.rng)
+        await self.store.reschedule(
+            request.notification_id, self.clock() + delay, frozenset(failed)
+        )
+        RETRIES.labels(target.channel.value).inc()
+        log.info(
+            "retry scheduled",
+            extra={"id": request.notification_id, "in_s": round(delay, 2), "detail": result.detail},
+        )
+
+    async def _forget_address(self, customer_id: str, target: Target) -> None:
+        write = dead_address(target.channel, target.address, datetime.now(UTC), "gone")
+        if write is not None:
+            await self.ledger.apply(customer_id, [write])
+
+    async def _repeat(
+        self, request: SendNotification, claim: ClaimResult, origin: str
+    ) -> str | None:
+        """A request already decided: re-report a lost outcome, else say 'duplicate'."""
+        if not claim.reported and claim.outcome:
+            await self._emit(decode(NOTIFICATIONS_OUTCOMES.adapter, claim.outcome))
+            return request.notification_id
+        if origin != "request":
+            return None
+        await self._emit(
+            self._outcome(request, claim, "duplicate", reason=f"already {claim.final_state}")
+        )
+        return None
+
+    async def _finish(
+        self,
+        request: SendNotification,
+        claim: ClaimResult,
+        status: OutcomeStatus,
+        target: Target | None = None,
+        result: SendResult | None = None,
+        latency: float | None = None,
+        reason: str | None = None,
+    ) -> str:
+        outcome = self._outcome(request, claim, status, target, result, latency, reason)
+        await self.store.finish(request.notification_id, status, encode(outcome))
+        await self._emit(outcome)
+        return request.notification_id
+
+    def _outcome(
+        self,
+        request: SendNotification,
+        claim: ClaimResult,
+        status: OutcomeStatus,
+        target: Target | None = None,
+        result: SendResult | None = None,
+        latency: float | None = None,
+        reason: str | None = None,
+    ) -> NotificationOutcome:
+        return NotificationOutcome(
+            notification_id=request.notification_id,
+            customer_id=request.customer_id,
+            journey_id=request.journey_id,
+            instance_id=request.instance_id,
+            channel=target.channel if target else None,
+            status=status,
+            reason=reason[:1024] if reason else None,
+            provider_message_id=(result.provider_message_id or None) if result else None,
+            attempts=claim.attempt,
+            provider_latency_ms=round(latency * 1000, 3) if latency is not None else None,
+            occurred_at=datetime.fromtimestamp(self.clock(), UTC),
+        )
+
+    async def _emit(self, outcome: NotificationOutcome) -> None:
+        OUTCOMES.labels(outcome.status).inc()
+        await self.sink.outcome(outcome)
+
+    async def _dead_letter(self, request: SendNotification, error: str) -> None:
+        await self.sink.dead_letter(
+            DeadLetter.of(
+                encode(request),
+                reason="processing_failed",
+                error=error,
+                service=SERVICE,
+                key=request.customer_id.encode(),
+                occurred_at=datetime.now(UTC),
+            )
+        )

@@ -1,0 +1,1 @@
+"""Adapters: state serialisation, the Redis profile view and population, partitioning."""

@@ -1,0 +1,118 @@
+"""The profile view in Redis: hash ``<namespace>:profile:<customer_id>``.
+
+Writes are staged per customer (the latest view wins) and flushed in one pipeline, so a
+burst of events for one customer costs one HSET. The view is rebuilt from the table
+after every recovery, so a view lost between a flush and a crash comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import orjson
+import redis.asyncio as aioredis
+
+from services.segmenter.domain.figures import Purchase
+from services.segmenter.domain.reports import History
+
+
+class ProfileView(Protocol):
+    def stage(self, customer_id: str, view: dict[str, Any]) -> None: ...
+    def stage_fields(self, customer_id: str, fields: dict[str, str]) -> None: ...
+    def stage_absorbed(self, customer_id: str, survivor: str) -> None: ...
+    async def flush(self) -> int: ...
+
+
+def profile_key(namespace: str, customer_id: str) -> str:
+    return f"{namespace}:profile:{customer_id}"
+
+
+def _field(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+class RedisProfileView:
+    def __init__(self, redis: aioredis.Redis, namespace: str) -> None:
+        self._redis = redis
+        self._namespace = namespace
+        self._staged: dict[str, dict[str, str] | None] = {}
+        self._absorbed: dict[str, str] = {}
+        self._partial: dict[str, dict[str, str]] = {}
+
+    @property
+    def pending(self) -> int:
+        return len(self._staged)
+
+    def stage(self, customer_id: str, view: dict[str, Any]) -> None:
+        """Every field is written each time (unknown ones as ""), so no stale field stays."""
+        self._staged[customer_id] = {name: _field(value) for name, value in view.items()}
+
+    def stage_fields(self, customer_id: str, fields: dict[str, str]) -> None:
+        """Update only these fields (e.g. last_seen_at), leaving the rest of the view."""
+        self._partial[customer_id] = fields
+
+    def stage_absorbed(self, customer_id: str, survivor: str) -> None:
+        self._staged[customer_id] = None
+        self._absorbed[customer_id] = survivor
+
+    async def flush(self) -> int:
+        if not self._staged and not self._partial:
+            return 0
+        staged, self._staged = self._staged, {}
+        absorbed, self._absorbed = self._absorbed, {}
+        partial, self._partial = self._partial, {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for customer_id, changed in partial.items():
+                pipe.hset(profile_key(self._namespace, customer_id), mapping=changed)  # type: ignore[arg-type]
+            for customer_id, view in staged.items():
+                key = profile_key(self._namespace, customer_id)
+                fields = view or {
+                    "customer_id": customer_id,
+                    "absorbed_into": absorbed[customer_id],
+                }
+                if view is None:  # absorbed: only the pointer to the survivor remains
+                    pipe.delete(key)
+                pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+            await pipe.execute()
+        return len(staged) + len(partial)
+
+
+def decode_profile(raw: dict[Any, Any]) -> dict[str, Any]:
+    """A profile hash as JSON-friendly values (numbers as numbers, empty as None)."""
+    profile: dict[str, Any] = {}
+    for name, value in raw.items():
+        text = value.decode()
+        key = name.decode()
+        if text == "":
+            profile[key] = None
+        elif key == "purchases":
+            profile[key] = orjson.loads(text)
+        elif text.lstrip("-").isdigit() and key != "customer_id":
+            profile[key] = int(text)
+        else:
+            profile[key] = text
+    return profile
+
+
+async def read_profile(
+    redis: aioredis.Redis, namespace: str, customer_id: str
+) -> dict[str, Any] | None:
+    raw = await redis.hgetall(profile_key(namespace, customer_id))
+    return decode_profile(raw) if raw else None
+
+
+async def read_histories(redis: aioredis.Redis, namespace: str) -> AsyncIterator[History]:
+    """Every customer's purchases from the profile view (absorbed customers skipped)."""
+    pattern = profile_key(namespace, "*")
+    async for key in redis.scan_iter(match=pattern, count=1000):
+        customer_id = key.decode().split(":profile:", 1)[1]
+        raw = await redis.hget(key, "purchases")
+        if not raw:
+            continue
+        bought = tuple(Purchase(at, net, channel) for at, net, channel in orjson.loads(raw))
+        yield History(customer_id, bought)

@@ -1,0 +1,75 @@
+"""Customer state <-> compact orjson bytes (the table value and the hand-off payload).
+
+The table value also records the partition the row was written from, so the time index
+can be rebuilt per partition after recovery without knowing the producer's partitioner.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from services.segmenter.domain.facts import Facts, Order, Trait
+from services.segmenter.domain.scoring import Scores
+from services.segmenter.domain.standing import CustomerState, Standing
+
+
+def facts_to_json(facts: Facts) -> dict[str, Any]:
+    return {
+        "o": {
+            key: [o.placed_at, o.total, o.channel, o.event_id, o.cancelled, o.refunds]
+            for key, o in facts.orders.items()
+        },
+        "ls": facts.last_seen,
+        "b": _trait_out(facts.birthday),
+        "pc": _trait_out(facts.preferred_channel),
+    }
+
+
+def facts_from_json(data: dict[str, Any]) -> Facts:
+    orders = {
+        key: Order(at, total, channel, eid, cancelled, tuple((r[0], r[1]) for r in refunds))
+        for key, (at, total, channel, eid, cancelled, refunds) in data["o"].items()
+    }
+    return Facts(orders, data["ls"], _trait_in(data["b"]), _trait_in(data["pc"]))
+
+
+def _trait_out(trait: Trait | None) -> list[Any] | None:
+    return None if trait is None else [trait.value, trait.stamp[0], trait.stamp[1]]
+
+
+def _trait_in(data: list[Any] | None) -> Trait | None:
+    return None if data is None else Trait(data[0], (data[1], data[2]))
+
+
+def encode_state(state: CustomerState, partition: int) -> bytes:
+    s = state.standing
+    scores = None if s.scores is None else [s.scores.recency, s.scores.frequency, s.scores.monetary]
+    return orjson.dumps(
+        {
+            "p": partition,
+            "c": state.customer_id,
+            "f": facts_to_json(state.facts),
+            "s": [
+                s.rfm,
+                s.cpm,
+                scores,
+                s.version,
+                s.thresholds_version,
+                s.next_due,
+                s.evaluated_day,
+            ],
+            "a": state.absorbed_into,
+            "sp": state.survivor_partition,
+        }
+    )
+
+
+def decode_state(raw: bytes) -> tuple[CustomerState, int]:
+    """The state and the partition it lives on."""
+    data = orjson.loads(raw)
+    rfm, cpm, scores, version, tv, due, day = data["s"]
+    standing = Standing(rfm, cpm, Scores(*scores) if scores else None, version, tv, due, day)
+    state = CustomerState(data["c"], facts_from_json(data["f"]), standing, data["a"], data["sp"])
+    return state, int(data["p"])

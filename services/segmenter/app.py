@@ -1,0 +1,142 @@
+"""The segmenter worker: topics, the customer table, agents, timers, pages — wiring only.
+
+customer.events ─┐                      ┌─▶ segment.changes
+identity.changes ─┼─▶ Processor ─▶ table ┤─▶ Redis profile view (+ population)
+segmenter.control ┘   (domain steps)     └─▶ segmenter.control (ticks, hand-offs)
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import faust
+from pydantic import BaseModel
+
+from runtime.app import create_app
+from runtime.deadletter import FaustDeadLetters
+from runtime.intake import decoded
+from runtime.redis import create_redis
+from runtime.settings import Settings
+from schemas.codec import encode
+from schemas.segments import SegmentChanged
+from schemas.topics import CUSTOMER_EVENTS, IDENTITY_CHANGES, SEGMENT_CHANGES, TopicSpec
+from services.segmenter.adapters.partitioning import partition_function
+from services.segmenter.adapters.population import RedisPopulation
+from services.segmenter.adapters.profiles import RedisProfileView
+from services.segmenter.messages import CONTROL_ADAPTER
+from services.segmenter.processor import Processor
+from services.segmenter.settings import SegmenterSettings
+from services.segmenter.web import add_pages
+
+SERVICE = "segmenter"
+
+
+def control_spec(partitions: int) -> TopicSpec:
+    """Internal topic; must have as many partitions as customer.events (same table)."""
+    return TopicSpec(
+        "segmenter.control", "customer_id", "ControlMessage", CONTROL_ADAPTER, partitions
+    )
+
+
+class FaustEmitter:
+    def __init__(self, segment_changes: Any, control: Any) -> None:
+        self._changes, self._control = segment_changes, control
+
+    async def segment_changed(self, change: SegmentChanged) -> None:
+        await self._changes.send(key=change.customer_id.encode(), value=encode(change))
+
+    async def control(
+        self, partition: int, key: str, message: BaseModel, *, wait: bool = False
+    ) -> None:
+        sent = await self._control.send(
+            key=key.encode(), value=encode(message), partition=partition
+        )
+        if wait:
+            await sent  # acknowledged before the source offset can be committed
+
+
+def build(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, Processor]:
+    # a few ms of linger batches changelog writes and segment changes into one request
+    app = create_app(SERVICE, settings, producer_linger=0.005)
+    ns, partitions = settings.namespace, settings.partitions or CUSTOMER_EVENTS.partitions
+
+    def topic(name: str, **options: Any) -> Any:
+        return app.topic(name, key_serializer="raw", value_serializer="raw", **options)
+
+    events_topic = topic(CUSTOMER_EVENTS.name(ns))
+    changes_topic = topic(IDENTITY_CHANGES.name(ns))
+    control_topic = topic(control_spec(partitions).name(ns), partitions=partitions)
+    customers = app.Table(
+        "customers",
+        partitions=partitions,
+        key_type=bytes,  # bytes -> "raw" serializer for the changelog and its recovery
+        value_type=bytes,
+    )
+    redis = create_redis(settings)
+    quantiles = seg.thresholds == "quantile"
+    processor = Processor(
+        customers,
+        seg.policy(settings),
+        FaustEmitter(topic(SEGMENT_CHANGES.name(ns)), control_topic),
+        RedisProfileView(redis, ns),
+        partition_of=partition_function(seg.partitioner, partitions),
+        owned=lambda: {
+            tp.partition
+            for tp in app.assignor.assigned_actives()
+            if tp.topic == events_topic.get_topic_name()
+        },
+        population=RedisPopulation(redis, ns) if quantiles else None,
+        sweep_batch=seg.sweep_batch,
+        flush_batch=seg.view_flush_batch,
+    )
+    dead_letters = FaustDeadLetters(app, ns)
+    limit = settings.max_message_bytes
+
+    @app.agent(events_topic)
+    async def apply_customer_events(stream: Any) -> None:
+        async for got in decoded(
+            stream, CUSTOMER_EVENTS.adapter, dead_letters, service=SERVICE, max_bytes=limit
+        ):
+            await processor.on_customer_event(got.value.customer_id, got.value.event, got.partition)
+            await processor.maybe_flush()
+
+    @app.agent(changes_topic)
+    async def apply_identity_changes(stream: Any) -> None:
+        async for got in decoded(
+            stream, IDENTITY_CHANGES.adapter, dead_letters, service=SERVICE, max_bytes=limit
+        ):
+            await processor.on_identity_change(got.value)
+
+    @app.agent(control_topic)
+    async def apply_control(stream: Any) -> None:
+        async for got in decoded(
+            stream, CONTROL_ADAPTER, dead_letters, service=SERVICE, max_bytes=limit
+        ):
+            await processor.on_control(got.value, got.partition)
+            await processor.maybe_flush()
+
+    @customers.on_recover
+    async def rebuild() -> None:
+        processor.rebuild()
+        await processor.flush_views()
+
+    @app.timer(interval=seg.sweep_interval_seconds)
+    async def sweep() -> None:
+        await processor.sweep()
+
+    @app.timer(interval=seg.view_flush_seconds)
+    async def flush_views() -> None:
+        await processor.flush_views()
+
+    if quantiles and processor.population is not None:
+        population = processor.population
+
+        @app.timer(interval=seg.thresholds_refresh_seconds)
+        async def refresh_thresholds() -> None:
+            current = await population.current()
+            if current is not None and current.version != processor.policy.thresholds.version:
+                processor.policy = replace(processor.policy, thresholds=current)
+
+    add_pages(app, redis, ns, seg, processor.policy)
+    return app, processor

@@ -1,0 +1,119 @@
+"""The segmenter's steps, shaped ``(state, input, now) -> Outcome``.
+
+Merge hand-off (the absorbed customer lives on another partition than the survivor):
+
+    identity.changes merged(S, absorbed=A)  --on S's partition-->  FoldRequested(A -> S)
+    FoldRequested on A's partition: A becomes a tombstone pointing at S (its facts kept,
+        so a replay can hand them off again) and HandOff(A's facts) goes to S's partition
+    HandOff on S's partition: S's facts := fold(S, A)  (union by order id: idempotent)
+    a late event for A: forwarded to S (tombstones never score or emit)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from schemas.events import RawEvent
+from schemas.segments import SegmentChanged
+from services.segmenter.domain.facts import EMPTY, Facts, apply_event, fold
+from services.segmenter.domain.standing import (
+    CustomerState,
+    Policy,
+    Standing,
+    effective_now,
+    reevaluate,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    """Give an absorbed customer's facts to the survivor (on the survivor's partition)."""
+
+    survivor: str
+    survivor_partition: int
+    absorbed: str
+    facts: Facts
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """An event of an absorbed customer, re-addressed to the survivor."""
+
+    survivor: str
+    survivor_partition: int
+    event: RawEvent
+
+
+Command = HandOff | Forward
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    state: CustomerState | None = None  # None: nothing to write
+    changes: tuple[SegmentChanged, ...] = ()
+    commands: tuple[Command, ...] = ()
+
+
+NOTHING = Outcome()
+
+
+def on_event(
+    state: CustomerState | None, customer_id: str, event: RawEvent, now: int, policy: Policy
+) -> Outcome:
+    """Apply one customer event; re-score when orders changed or a new day began."""
+    if state is not None and state.absorbed_into is not None:
+        forward = Forward(state.absorbed_into, state.survivor_partition or 0, event)
+        return Outcome(commands=(forward,))
+    current = state or CustomerState(customer_id)
+    facts = apply_event(current.facts, event)
+    if facts is current.facts:
+        return NOTHING
+    updated = replace(current, facts=facts)
+    at = effective_now(now, facts)
+    orders_same = facts.orders is current.facts.orders
+    if orders_same and current.standing.evaluated_day == policy.calendar.day(at):
+        return Outcome(updated)
+    scored, changes = reevaluate(updated, at, "event", policy)
+    return Outcome(scored, tuple(changes))
+
+
+def on_tick(state: CustomerState | None, now: int, policy: Policy) -> Outcome:
+    """The time index says this customer's standing may have changed by time alone."""
+    if state is None or state.absorbed_into is not None:
+        return NOTHING
+    scored, changes = reevaluate(state, effective_now(now, state.facts), "time", policy)
+    return Outcome(scored, tuple(changes))
+
+
+def on_fold_requested(
+    state: CustomerState | None, absorbed: str, survivor: str, survivor_partition: int
+) -> Outcome:
+    """On the absorbed customer's partition: become a tombstone, hand the facts over."""
+    current = state or CustomerState(absorbed)
+    tombstone = CustomerState(absorbed, current.facts, Standing(), survivor, survivor_partition)
+    handoff = (HandOff(survivor, survivor_partition, absorbed, current.facts),)
+    commands = handoff if current.facts != EMPTY else ()
+    if state == tombstone:
+        return Outcome(commands=commands)  # a replay: hand off again, fold is idempotent
+    return Outcome(tombstone, commands=commands)
+
+
+def on_handed_off(
+    state: CustomerState | None,
+    survivor: str,
+    facts: Facts,
+    absorbed: str,
+    now: int,
+    policy: Policy,
+) -> Outcome:
+    """On the survivor's partition: fold the absorbed customer's facts in."""
+    if state is not None and state.absorbed_into is not None:
+        onward = HandOff(state.absorbed_into, state.survivor_partition or 0, absorbed, facts)
+        return Outcome(commands=(onward,))
+    current = state or CustomerState(survivor)
+    folded = fold(current.facts, facts)
+    if folded == current.facts:
+        return NOTHING
+    merged = replace(current, facts=folded)
+    scored, changes = reevaluate(merged, effective_now(now, folded), "merge", policy)
+    return Outcome(scored, tuple(changes))

@@ -1,0 +1,138 @@
+"""A customer's standing (RFM segment, CPM group, scores) and how it moves.
+
+``reevaluate`` is the one place a segment changes: after an event, a merge, or the
+passage of time. It returns the new state, the :class:`SegmentChanged` events to emit
+(one per changed dimension, each with the next version) and the next moment the standing
+could change with no new event (``next_due``, for the time index).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from schemas.segments import RfmScores, SegmentChanged
+from services.segmenter.domain.calendar import BusinessCalendar, from_epoch
+from services.segmenter.domain.facts import EMPTY, Facts
+from services.segmenter.domain.figures import Figures, Purchase, figures_of, purchases
+from services.segmenter.domain.scoring import (
+    CpmRules,
+    Scores,
+    Thresholds,
+    cpm_group,
+    recency_boundaries,
+    rfm_scores,
+    rfm_segment,
+)
+
+Reason = Literal["event", "time", "merge", "split", "thresholds"]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Everything configurable about scoring: calendar, window, thresholds, CPM rules."""
+
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+    window_days: int = 365
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    cpm: CpmRules = field(default_factory=CpmRules)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    rfm: str | None = None
+    cpm: str | None = None
+    scores: Scores | None = None
+    version: int = 0
+    thresholds_version: int = 0
+    next_due: int | None = None
+    evaluated_day: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerState:
+    customer_id: str
+    facts: Facts = EMPTY
+    standing: Standing = Standing()
+    absorbed_into: str | None = None
+    survivor_partition: int | None = None
+
+
+def effective_now(now: int, facts: Facts) -> int:
+    """Never judge a customer before their own latest event (clock behind event time)."""
+    return max(now, facts.last_seen or now)
+
+
+def reevaluate(
+    state: CustomerState, now: int, reason: Reason, policy: Policy
+) -> tuple[CustomerState, list[SegmentChanged]]:
+    today = policy.calendar.day(now)
+    bought = purchases(state.facts)
+    figures = figures_of(bought, today, policy.calendar, policy.window_days)
+    old = state.standing
+    if figures is None:
+        standing = replace(old, scores=None, next_due=None, evaluated_day=today)
+        return replace(state, standing=standing), []
+    scores = rfm_scores(
+        figures.recency_days,
+        figures.window_frequency,
+        figures.window_monetary,
+        policy.thresholds,
+        old.scores,
+    )
+    rfm = rfm_segment(scores.recency, scores.frequency)
+    cpm = cpm_group(
+        figures.lifetime_orders,
+        figures.tenure_days,
+        figures.lifetime_amount,
+        figures.recency_days,
+        policy.cpm,
+    )
+    changes: list[SegmentChanged] = []
+    version = old.version
+    dimensions: tuple[tuple[Literal["rfm", "cpm"], str | None, str | None], ...] = (
+        ("rfm", old.rfm, rfm),
+        ("cpm", old.cpm, cpm),
+    )
+    for dimension, before, after in dimensions:
+        if after is not None and after != before:
+            version += 1
+            changes.append(
+                SegmentChanged(
+                    customer_id=state.customer_id,
+                    dimension=dimension,
+                    from_segment=before,
+                    to_segment=after,
+                    reason=reason,
+                    version=version,
+                    thresholds_version=policy.thresholds.version,
+                    as_of=from_epoch(now),
+                    scores=_wire(scores),
+                )
+            )
+    standing = Standing(
+        rfm=rfm,
+        cpm=cpm or old.cpm,
+        scores=scores,
+        version=version,
+        thresholds_version=policy.thresholds.version,
+        next_due=next_due(bought, figures, today, policy),
+        evaluated_day=today,
+    )
+    return replace(state, standing=standing), changes
+
+
+def _wire(scores: Scores) -> RfmScores:
+    return RfmScores(recency=scores.recency, frequency=scores.frequency, monetary=scores.monetary)
+
+
+def next_due(bought: list[Purchase], figures: Figures, today: int, policy: Policy) -> int | None:
+    """Start of the first business day after ``today`` on which R, F/M (an order leaving
+    the window) or the CPM churn mark can change by time alone; None if never."""
+    calendar = policy.calendar
+    last_day = calendar.day(figures.last_at)
+    candidates = [last_day + days for days in recency_boundaries(policy.thresholds)]
+    candidates.append(last_day + policy.cpm.churn_days)
+    candidates.extend(calendar.day(p.at) + policy.window_days for p in bought)
+    upcoming = [day for day in candidates if day > today]
+    return calendar.start(min(upcoming)) if upcoming else None

@@ -1,0 +1,259 @@
+"""Between the agents and the domain: load state, call a domain step, persist, index,
+stage the profile view, emit. No business decision is made here.
+
+Stream shape:
+    customer.events ──on_customer_event──▶ table row, time index, profile view, segment.changes
+    identity.changes ──merged──▶ control[FoldRequested → absorbed's partition]
+    control: tick / fold_requested / handed_off / forwarded / clock ──▶ the same as above
+    sweep (timer) ──pop due from the time index──▶ control[TickDue → owner's partition]
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from schemas.events import RawEvent
+from schemas.identity import CustomersMerged, CustomerSplit, IdentityChange
+from schemas.segments import SegmentChanged
+from services.segmenter import metrics
+from services.segmenter.adapters.population import RedisPopulation
+from services.segmenter.adapters.profiles import ProfileView
+from services.segmenter.adapters.state_codec import (
+    decode_state,
+    encode_state,
+    facts_from_json,
+    facts_to_json,
+)
+from services.segmenter.domain import handlers
+from services.segmenter.domain.calendar import epoch
+from services.segmenter.domain.profile import profile_of
+from services.segmenter.domain.standing import CustomerState, Policy
+from services.segmenter.messages import (
+    ClockSet,
+    ControlMessage,
+    EventForwarded,
+    FoldRequested,
+    StateHandedOff,
+    TickDue,
+)
+from services.segmenter.time_index import TimeIndex
+
+log = logging.getLogger(__name__)
+
+
+class Clock:
+    """Wall clock, unless a :class:`ClockSet` message pinned event time (tests, replays)."""
+
+    def __init__(self) -> None:
+        self.pinned: int | None = None
+
+    def now(self) -> int:
+        return self.pinned if self.pinned is not None else int(time.time())
+
+
+class Emitter(Protocol):
+    async def segment_changed(self, change: SegmentChanged) -> None: ...
+    async def control(
+        self, partition: int, key: str, message: BaseModel, *, wait: bool = False
+    ) -> None: ...
+
+
+class Processor:
+    def __init__(
+        self,
+        table: MutableMapping[bytes, bytes],
+        policy: Policy,
+        emitter: Emitter,
+        views: ProfileView,
+        *,
+        partition_of: Callable[[str], int],
+        owned: Callable[[], set[int]],
+        population: RedisPopulation | None = None,
+        sweep_batch: int = 10_000,
+        flush_batch: int = 2_000,
+    ) -> None:
+        self.table, self.policy, self.emitter, self.views = table, policy, emitter, views
+        self.partition_of, self.owned = partition_of, owned
+        self.population, self.sweep_batch = population, sweep_batch
+        self.flush_batch = flush_batch
+        self.clock, self.index = Clock(), TimeIndex()
+        self.dirty: dict[str, CustomerState] = {}
+        self.seen: dict[str, int] = {}  # only last_seen moved: a one-field view update
+
+    def load(self, customer_id: str) -> CustomerState | None:
+        raw = self.table.get(customer_id.encode())
+        return None if raw is None else decode_state(raw)[0]
+
+    async def on_customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
+        state = self.load(customer_id)
+        outcome = handlers.on_event(state, customer_id, event, self.clock.now(), self.policy)
+        if state is not None and outcome.state is not None and _only_seen(state, outcome.state):
+            metrics.APPLIED_CHANGED.inc()
+            self.table[customer_id.encode()] = encode_state(outcome.state, partition)
+            self.seen[customer_id] = outcome.state.facts.last_seen or 0
+            return
+        if outcome.commands:
+            metrics.APPLIED_FORWARDED.inc()
+        elif outcome.state is not None:
+            metrics.APPLIED_CHANGED.inc()
+        else:
+            metrics.APPLIED_UNCHANGED.inc()
+        await self.apply(outcome, partition)
+
+    async def on_identity_change(self, change: IdentityChange) -> None:
+        metrics.IDENTITY_CHANGES.labels(change.type).inc()
+        if isinstance(change, CustomerSplit):
+            log.warning(
+                "split keeps the old customer's state", extra={"customer": change.customer_id}
+            )
+        if not isinstance(change, CustomersMerged):
+            return
+        survivor_partition = self.partition_of(change.customer_id)
+        for absorbed in change.absorbed:
+            request = FoldRequested(
+                customer_id=absorbed,
+                survivor=change.customer_id,
+                survivor_partition=survivor_partition,
+                version=change.version,
+            )
+            await self.emitter.control(self.partition_of(absorbed), absorbed, request, wait=True)
+
+    async def on_control(self, message: ControlMessage, partition: int) -> None:
+        now = self.clock.now()
+        if isinstance(message, ClockSet):
+            self.clock.pinned = epoch(message.as_of)
+            return
+        if isinstance(message, EventForwarded):
+            await self.on_customer_event(message.customer_id, message.event, partition)
+            return
+        state = self.load(message.customer_id)
+        if isinstance(message, TickDue):
+            outcome = handlers.on_tick(state, now, self.policy)
+        elif isinstance(message, FoldRequested):
+            outcome = handlers.on_fold_requested(
+                state, message.customer_id, message.survivor, message.survivor_partition
+            )
+        else:
+            facts = facts_from_json(message.facts)
+            outcome = handlers.on_handed_off(
+                state, message.customer_id, facts, message.absorbed, now, self.policy
+            )
+        await self.apply(outcome, partition)
+
+    async def apply(self, outcome: handlers.Outcome, partition: int) -> None:
+        if outcome.state is not None:
+            self.store(outcome.state, partition)
+        for change in outcome.changes:
+            await self.emitter.segment_changed(change)
+            metrics.TRANSITIONS.labels(
+                change.dimension, change.from_segment or "", change.to_segment, change.reason
+            ).inc()
+        for command in outcome.commands:
+            await self.send_command(command)
+
+    def store(self, state: CustomerState, partition: int) -> None:
+        self.table[state.customer_id.encode()] = encode_state(state, partition)
+        self.project(state, partition)
+
+    def project(self, state: CustomerState, partition: int) -> None:
+        """Index the next due time; the profile view is staged at the next flush."""
+        next_due = None if state.absorbed_into is not None else state.standing.next_due
+        self.index.schedule(partition, state.customer_id, next_due)
+        self.dirty[state.customer_id] = state
+
+    async def maybe_flush(self) -> None:
+        if len(self.dirty) + len(self.seen) >= self.flush_batch:
+            await self.flush_views()
+
+    async def flush_views(self) -> int:
+        """Write the profile view (and population) of every customer changed since the
+        last flush: a burst of events for one customer costs one write."""
+        dirty, self.dirty = self.dirty, {}
+        seen, self.seen = self.seen, {}
+        now = self.clock.now()
+        for customer_id, last_seen in seen.items():
+            if customer_id not in dirty:
+                self.views.stage_fields(
+                    customer_id, {"last_seen_at": self.policy.calendar.iso(last_seen)}
+                )
+        for customer_id, state in dirty.items():
+            if state.absorbed_into is not None:
+                self.views.stage_absorbed(customer_id, state.absorbed_into)
+                if self.population is not None:
+                    self.population.stage(customer_id, None)
+                continue
+            view = profile_of(state, now, self.policy)
+            self.views.stage(customer_id, view)
+            if self.population is not None:
+                self.population.stage(customer_id, _population_values(view, self.policy))
+        written = await self.views.flush()
+        if self.population is not None:
+            await self.population.flush()
+        return written
+
+    async def send_command(self, command: handlers.Command) -> None:
+        if isinstance(command, handlers.HandOff):
+            message: BaseModel = StateHandedOff(
+                customer_id=command.survivor,
+                absorbed=command.absorbed,
+                facts=facts_to_json(command.facts),
+            )
+        else:
+            message = EventForwarded(customer_id=command.survivor, event=command.event)
+        await self.emitter.control(command.survivor_partition, command.survivor, message, wait=True)
+
+    async def sweep(self) -> int:
+        """Send a tick to each customer whose next boundary has passed; returns how many."""
+        started, now, sent = time.perf_counter(), self.clock.now(), 0
+        for partition in sorted(self.owned()):
+            for customer_id in self.index.pop_due(partition, now, self.sweep_batch):
+                await self.emitter.control(partition, customer_id, TickDue(customer_id=customer_id))
+                sent += 1
+        metrics.SWEEP_SECONDS.observe(time.perf_counter() - started)
+        metrics.SWEEP_DUE.inc(sent)
+        metrics.TIME_INDEX_ENTRIES.set(self.index.size())
+        return sent
+
+    def rebuild(self) -> int:
+        """After recovery: rebuild the time index and the profile view from the table."""
+        owned, rows = self.owned(), 0
+        due: dict[int, dict[str, int]] = {}
+        for raw in self.table.values():
+            state, partition = decode_state(raw)
+            if partition not in owned:
+                continue
+            rows += 1
+            self.project(state, partition)
+            if state.absorbed_into is None and state.standing.next_due is not None:
+                due.setdefault(partition, {})[state.customer_id] = state.standing.next_due
+        self.index.clear()
+        for partition, entries in due.items():
+            self.index.load(partition, entries)
+        metrics.CUSTOMERS.set(rows)
+        metrics.TIME_INDEX_ENTRIES.set(self.index.size())
+        return rows
+
+
+def _population_values(view: dict[str, Any], policy: Policy) -> tuple[int, int, int] | None:
+    """(last purchase day, window F, window M) for the quantile population."""
+    bought = view["purchases"]
+    if not bought:
+        return None
+    last_day = policy.calendar.day(bought[-1][0])
+    return last_day, view["window_frequency"] or 0, view["window_monetary"] or 0
+
+
+def _only_seen(before: CustomerState, after: CustomerState) -> bool:
+    """The event moved nothing but last_seen (a page view on an already scored day)."""
+    return (
+        before.facts.orders is after.facts.orders
+        and before.standing is after.standing
+        and before.facts.birthday is after.facts.birthday
+        and before.facts.preferred_channel is after.facts.preferred_channel
+        and before.absorbed_into is None
+    )

@@ -1,0 +1,174 @@
+"""Given a real Kafka + Redis and the segmenter as a process, when stitched customer
+events, identity merges and the passage of time reach it, then segment changes come out
+once each and the profile view tells journey and notifier where the customer stands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from confluent_kafka import Producer
+
+from runtime.settings import Settings
+from tests.integration.conftest import Worker
+from tests.integration.segmenter.helpers import (
+    SEGMENTER,
+    changes_consumer,
+    http_json,
+    no_more_changes,
+    partition_of,
+    read_changes,
+    send_events,
+    send_merge,
+    set_clock,
+    wait_for_profile,
+)
+from tests.unit.segmenter.builders import order, page, receipt
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def moves(changes: list[Any]) -> list[tuple[str, str | None, str, str]]:
+    return [(c.dimension, c.from_segment, c.to_segment, c.reason) for c in changes]
+
+
+@pytest.fixture
+def segmenter(
+    topics: list[str], monkeypatch: pytest.MonkeyPatch, worker_factory: Callable[[str], Worker]
+) -> Callable[[], Worker]:
+    monkeypatch.setenv("KIZUNA_SEGMENTER_SWEEP_INTERVAL_SECONDS", "0.5")
+    monkeypatch.setenv("KIZUNA_SEGMENTER_VIEW_FLUSH_SECONDS", "0.1")
+    return lambda: worker_factory(SEGMENTER)
+
+
+def test_when_an_ec_order_and_a_pos_receipt_of_one_customer_arrive_then_f_is_2_and_she_grows(
+    settings: Settings,
+    segmenter: Callable[[], Worker],
+    producer: Producer,
+    consumer_factory: Callable[..., Any],
+    redis_client: redis.Redis,
+) -> None:
+    worker = segmenter()
+    changes = changes_consumer(consumer_factory, settings)
+
+    send_events(producer, settings, "cust-hanako", order("o-1", 4_800, NOW - timedelta(days=3)))
+    send_events(producer, settings, "cust-hanako", receipt("umeda", "R-77", 3_300, NOW))
+
+    assert moves(read_changes(changes, 4)) == [
+        ("rfm", None, "New Customers", "event"),
+        ("cpm", None, "初回客/現役", "event"),
+        ("rfm", "New Customers", "Potential Loyalist", "event"),
+        ("cpm", "初回客/現役", "よちよち客/現役", "event"),
+    ]
+    profile = wait_for_profile(redis_client, settings, "cust-hanako", "window_frequency", "2")
+    assert profile["cpm_group"] == "よちよち客/現役"
+    assert (profile["online_orders"], profile["store_orders"]) == ("1", "1")
+    assert profile["lifetime_amount"] == "8100"
+    looked_up = http_json(worker.port, "/customers/cust-hanako/profile")
+    assert looked_up["rfm_segment"] == "Potential Loyalist"
+    assert looked_up["f_score"] == 2
+
+
+def test_when_a_customer_goes_quiet_then_the_sweep_alone_moves_her_to_at_risk_once(
+    settings: Settings,
+    segmenter: Callable[[], Worker],
+    producer: Producer,
+    consumer_factory: Callable[..., Any],
+    redis_client: redis.Redis,
+) -> None:
+    segmenter()
+    changes = changes_consumer(consumer_factory, settings)
+    send_events(
+        producer,
+        settings,
+        "cust-taro",
+        *(order(f"o-{day}", 9_000, NOW - timedelta(days=day)) for day in (2, 1, 0)),
+    )
+    assert read_changes(changes, 4)[-1].to_segment == "よちよち客/現役"
+
+    set_clock(producer, settings, NOW + timedelta(days=250))
+
+    assert moves(read_changes(changes, 2)) == [
+        ("rfm", "Potential Loyalist", "At Risk", "time"),
+        ("cpm", "よちよち客/現役", "よちよち客/離脱", "time"),
+    ]
+    assert no_more_changes(changes) == []
+    profile = wait_for_profile(redis_client, settings, "cust-taro", "rfm_segment", "At Risk")
+    assert profile["r_score"] == "2"
+
+
+def test_when_identity_merges_customers_on_two_partitions_then_the_survivor_has_both_histories(
+    settings: Settings,
+    segmenter: Callable[[], Worker],
+    producer: Producer,
+    consumer_factory: Callable[..., Any],
+    redis_client: redis.Redis,
+) -> None:
+    survivor, absorbed = "member-1", "pos-card-3"
+    assert partition_of(settings, survivor) != partition_of(settings, absorbed)
+    segmenter()
+    changes = changes_consumer(consumer_factory, settings)
+    send_events(producer, settings, survivor, order("o-1", 6_000, NOW - timedelta(days=5)))
+    send_events(
+        producer, settings, absorbed, receipt("ginza", "R-1", 2_000, NOW - timedelta(days=1))
+    )
+    read_changes(changes, 4)
+
+    send_merge(producer, settings, survivor, absorbed, NOW)
+
+    merged = read_changes(changes, 2)
+    assert {c.customer_id for c in merged} == {survivor}
+    assert moves(merged) == [
+        ("rfm", "New Customers", "Potential Loyalist", "merge"),
+        ("cpm", "初回客/現役", "よちよち客/現役", "merge"),
+    ]
+    wait_for_profile(redis_client, settings, absorbed, "absorbed_into", survivor)
+
+    send_events(producer, settings, absorbed, receipt("ginza", "R-2", 1_000, NOW), page(NOW))
+
+    profile = wait_for_profile(redis_client, settings, survivor, "lifetime_orders", "3")
+    assert profile["lifetime_amount"] == "9000"
+    assert no_more_changes(changes, wait=1.0) == []
+
+
+def test_when_the_worker_restarts_then_state_is_rebuilt_from_the_changelog_identically(
+    settings: Settings,
+    segmenter: Callable[[], Worker],
+    producer: Producer,
+    consumer_factory: Callable[..., Any],
+    redis_client: redis.Redis,
+) -> None:
+    first = segmenter()
+    changes = changes_consumer(consumer_factory, settings)
+    customers = {f"cust-{n}": n for n in range(1, 7)}
+    for customer, n in customers.items():
+        send_events(
+            producer,
+            settings,
+            customer,
+            *(order(f"{customer}-o{i}", 1_000 * n, NOW - timedelta(days=40 * i)) for i in range(n)),
+        )
+    before = {
+        c: wait_for_profile(redis_client, settings, c, "lifetime_orders", str(n))
+        for c, n in customers.items()
+    }
+    emitted = read_changes(changes, 2 * len(customers)) + no_more_changes(changes)
+    first.stop()
+    for key in redis_client.scan_iter(match=f"{settings.namespace}:profile:*"):
+        redis_client.delete(key)
+
+    segmenter()
+
+    after = {
+        c: wait_for_profile(redis_client, settings, c, "lifetime_orders", str(n))
+        for c, n in customers.items()
+    }
+    for profiles in (before, after):
+        for profile in profiles.values():
+            profile.pop("updated_at")
+    assert after == before
+    assert no_more_changes(changes) == []
+    assert {c.customer_id for c in emitted} == set(customers)
