@@ -40,6 +40,7 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
                 graph_ns,
                 identity.rules(),
                 outbox_ttl=identity.outbox_ttl_seconds,
+                buckets=identity.index_buckets,
             )
         return graphs["g"]
 

@@ -94,7 +94,7 @@ async def cmd_rebuild(settings: Settings, identity: IdentitySettings, prefix: st
     customers = rebuild(nodes, edges, revoked, identity.rules())
     client = create_redis(settings)
     try:
-        await write_all(client, prefix, customers)
+        await write_all(client, prefix, customers, identity.index_buckets)
     finally:
         await client.aclose()
     console.print(f"rebuilt {len(customers)} customers, {len(nodes)} identifiers into '{prefix}'")
@@ -122,7 +122,7 @@ async def cmd_lookup(
     rules = identity.rules()
     client = create_redis(settings)
     try:
-        graph = RedisGraph(client, settings.namespace, rules)
+        graph = RedisGraph(client, settings.namespace, rules, buckets=identity.index_buckets)
         key = parse_identifier(text, rules)
         customer = await graph.customer_of(key)
     finally:
@@ -169,7 +169,7 @@ async def cmd_revoke(
     key_a, key_b = parse_identifier(a, rules), parse_identifier(b, rules)
     link_id = link_id_for(key_a, key_b)
     client = create_redis(settings)
-    graph = RedisGraph(client, settings.namespace, rules)
+    graph = RedisGraph(client, settings.namespace, rules, buckets=identity.index_buckets)
     try:
         holders = await _holders(graph, link_id, key_a, key_b)
         if not holders:

@@ -32,6 +32,12 @@ class IdentitySettings(BaseSettings):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     batch_within_seconds: float = Field(default=0.05, gt=0)
     outbox_ttl_seconds: int = Field(default=86_400, ge=60)
+    index_buckets: int = Field(
+        default=4096,
+        ge=1,
+        description="Hashes the identifier index is spread over; about identifiers / 100 "
+        "keeps each one a compact listpack (10M customers: 262144). Changing it needs a rebuild.",
+    )
     graph_namespace: str | None = Field(
         default=None, description="Redis key prefix of the graph (default: KIZUNA_NAMESPACE)"
     )

@@ -1,24 +1,25 @@
 -- Commit one batch of identity resolutions atomically, or refuse if anything the batch
 -- read has changed since (compare-and-set).
--- KEYS: version counter, stats hash, then: node checks, customer checks, node writes,
---       customer writes, customer deletes, outbox writes (counts in ARGV[1..6]).
+-- KEYS: version counter, stats hash, then: index buckets to check, customers to check,
+--       index buckets to write, customers to write, customers to delete, outboxes to
+--       write (counts in ARGV[1..6]).
 -- ARGV: nc, cc, nw, cw, cd, no, outbox ttl, identifiers delta, customers delta,
---       expected node values ('' = absent), expected customer versions,
---       node values, (customer version, customer doc) pairs, outbox payloads.
+--       (identifier, expected entry or '' for absent) pairs, expected customer versions,
+--       (identifier, entry) pairs, (customer version, customer doc) pairs, outboxes.
 local nc, cc, nw, cw, cd, no = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
                                tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local k, a = 3, 10
 for _ = 1, nc do
-  if (redis.call('GET', KEYS[k]) or '') ~= ARGV[a] then return {-1, KEYS[k]} end
-  k, a = k + 1, a + 1
+  if (redis.call('HGET', KEYS[k], ARGV[a]) or '') ~= ARGV[a + 1] then return {-1, ARGV[a]} end
+  k, a = k + 1, a + 2
 end
 for _ = 1, cc do
   if (redis.call('HGET', KEYS[k], 'v') or '0') ~= ARGV[a] then return {-1, KEYS[k]} end
   k, a = k + 1, a + 1
 end
 for _ = 1, nw do
-  redis.call('SET', KEYS[k], ARGV[a])
-  k, a = k + 1, a + 1
+  redis.call('HSET', KEYS[k], ARGV[a], ARGV[a + 1])
+  k, a = k + 1, a + 2
 end
 for _ = 1, cw do
   redis.call('HSET', KEYS[k], 'v', ARGV[a], 'd', ARGV[a + 1])

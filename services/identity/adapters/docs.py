@@ -8,10 +8,16 @@ from services.identity.domain.model import Customer, Edge, Node
 
 
 def dump_customer(customer: Customer) -> bytes:
+    """Edge ends that are this customer's own identifiers are written as their position in
+    the identifier list (refused links may end at another customer's identifier)."""
+    position = {key: i for i, key in enumerate(customer.nodes)}
     return orjson.dumps(
         {
             "n": [[n.key, n.first_seen, n.event_id, n.source] for n in customer.nodes.values()],
-            "e": [[e.a, e.b, e.at, e.event_id, e.source] for e in customer.edges.values()],
+            "e": [
+                [position.get(e.a, e.a), position.get(e.b, e.b), e.at, e.event_id, e.source]
+                for e in customer.edges.values()
+            ],
             "r": customer.refused,
             "x": sorted(customer.revoked),
             "m": customer.merges,
@@ -22,7 +28,17 @@ def dump_customer(customer: Customer) -> bytes:
 def load_customer(customer_id: str, version: int, raw: bytes) -> Customer:
     doc = orjson.loads(raw)
     nodes = {key: Node(key, seen, event, source) for key, seen, event, source in doc["n"]}
-    edges = [Edge(a, b, at, event, source) for a, b, at, event, source in doc["e"]]
+    keys = list(nodes)
+    edges = [
+        Edge(
+            keys[a] if isinstance(a, int) else a,
+            keys[b] if isinstance(b, int) else b,
+            at,
+            event,
+            src,
+        )
+        for a, b, at, event, src in doc["e"]
+    ]
     return Customer(
         customer_id=customer_id,
         version=version,

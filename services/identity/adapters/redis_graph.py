@@ -1,7 +1,9 @@
 """The identity graph view in Redis, changed only by one atomic compare-and-set Lua script.
 
 Keys (``<ns>`` is the namespace):
-    <ns>:id:n:<kind>:<value>   -> "<customer id>|<first seen ms>"   (identifier index)
+    <ns>:id:n:<bucket>         -> hash {<kind>:<value>: "<customer id>|<first seen ms>"}
+                                  (identifier index, bucketed: small hashes are stored as
+                                  compact listpacks, ~60 bytes an identifier instead of ~110)
     <ns>:id:c:<customer id>    -> hash {v: version, d: document}      (customer)
     <ns>:id:ob:<event id>      -> outputs not yet acknowledged by Kafka (outbox, TTL)
     <ns>:id:version            -> graph version (INCR per commit)
@@ -15,6 +17,7 @@ So several workers may share customers, and a crash leaves either all or nothing
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,14 +39,16 @@ class GraphContentionError(RuntimeError):
 
 
 class Keys:
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, buckets: int = 4096) -> None:
+        self.buckets = buckets
         self.prefix = f"{namespace}:id"
         self.version = f"{self.prefix}:version"
         self.stats = f"{self.prefix}:stats"
         self.revoked = f"{self.prefix}:revoked"
 
     def node(self, key: str) -> str:
-        return f"{self.prefix}:n:{key}"
+        """The index bucket (a hash) that holds identifier ``key``."""
+        return f"{self.prefix}:n:{zlib.crc32(key.encode()) % self.buckets:x}"
 
     def customer(self, customer_id: str) -> str:
         return f"{self.prefix}:c:{customer_id}"
@@ -107,10 +112,15 @@ class View:
 
 class RedisGraph:
     def __init__(
-        self, client: aioredis.Redis, namespace: str, rules: Rules, outbox_ttl: int = 86_400
+        self,
+        client: aioredis.Redis,
+        namespace: str,
+        rules: Rules,
+        outbox_ttl: int = 86_400,
+        buckets: int = 4096,
     ) -> None:
         self.client = client
-        self.keys = Keys(namespace)
+        self.keys = Keys(namespace, buckets)
         self.rules = rules
         self.outbox_ttl = outbox_ttl
         self._commit = client.register_script(COMMIT_LUA)
@@ -130,12 +140,22 @@ class RedisGraph:
     async def read(self, view: View, node_keys: Iterable[str]) -> None:
         wanted = sorted({k for k in node_keys if k not in view.entries})
         if wanted:
-            values = cast(
-                list[bytes | None], await self.client.mget([self.keys.node(k) for k in wanted])
-            )
-            for key, value in zip(wanted, values, strict=True):
+            for key, value in zip(wanted, await self._index_get(wanted), strict=True):
                 view.read_entries[key] = value
                 view.entries[key] = value
+
+    async def _index_get(self, node_keys: list[str]) -> list[bytes | None]:
+        by_bucket: dict[str, list[str]] = {}
+        for key in node_keys:
+            by_bucket.setdefault(self.keys.node(key), []).append(key)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for bucket, fields in by_bucket.items():
+                pipe.hmget(bucket, fields)
+            rows = await pipe.execute()
+        found: dict[str, bytes | None] = {}
+        for fields, values in zip(by_bucket.values(), rows, strict=True):
+            found.update(zip(fields, values, strict=True))
+        return [found[key] for key in node_keys]
 
     def plan_fast(self, obs: Observation, view: View) -> Resolution | None:
         customer_id = view.fast(obs)
@@ -189,11 +209,13 @@ class RedisGraph:
             view.new_customers,
         ]
         keys += [self.keys.node(k) for k in checks]
-        args += [view.read_entries[k] or b"" for k in checks]
+        for k in checks:
+            args += [k, view.read_entries[k] or b""]
         keys += [self.keys.customer(c) for c in versions]
         args += [str(view.read_versions[c]) for c in versions]
         keys += [self.keys.node(k) for k in sorted(view.dirty_entries)]
-        args += [view.entries[k] or b"" for k in sorted(view.dirty_entries)]
+        for k in sorted(view.dirty_entries):
+            args += [k, view.entries[k] or b""]
         for cid in sorted(view.dirty_customers):
             customer = view.customers[cid]
             keys.append(self.keys.customer(cid))
@@ -215,7 +237,7 @@ class RedisGraph:
         return view.customers[customer_id]
 
     async def customer_of(self, node_key: str) -> Customer | None:
-        raw = cast(bytes | None, await self.client.get(self.keys.node(node_key)))
+        (raw,) = await self._index_get([node_key])
         return await self.customer(load_entry(raw)[0]) if raw else None
 
     async def version(self) -> int:

@@ -12,7 +12,7 @@ from services.identity.domain.model import Customer
 
 
 async def load_all(client: aioredis.Redis, namespace: str) -> dict[str, Customer]:
-    keys = Keys(namespace)
+    keys = Keys(namespace, 1)
     prefix = keys.customer("")
     found: dict[str, Customer] = {}
     async for raw_key in client.scan_iter(match=f"{prefix}*", count=1000):
@@ -24,9 +24,11 @@ async def load_all(client: aioredis.Redis, namespace: str) -> dict[str, Customer
     return found
 
 
-async def write_all(client: aioredis.Redis, namespace: str, customers: list[Customer]) -> None:
+async def write_all(
+    client: aioredis.Redis, namespace: str, customers: list[Customer], buckets: int
+) -> None:
     """Write a rebuilt graph (version 1 everywhere) under ``namespace``; pipelined."""
-    keys = Keys(namespace)
+    keys = Keys(namespace, buckets)
     identifiers = sum(len(c.nodes) for c in customers)
     for start in range(0, len(customers), 500):
         async with client.pipeline(transaction=False) as pipe:
@@ -36,6 +38,8 @@ async def write_all(client: aioredis.Redis, namespace: str, customers: list[Cust
                     mapping={"v": "1", "d": dump_customer(customer)},
                 )
                 for key, node in customer.nodes.items():
-                    pipe.set(keys.node(key), dump_entry(customer.customer_id, node.first_seen))
+                    pipe.hset(
+                        keys.node(key), key, dump_entry(customer.customer_id, node.first_seen)
+                    )
             await pipe.execute()
     await client.hset(keys.stats, mapping={"identifiers": identifiers, "customers": len(customers)})
