@@ -134,16 +134,20 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def memory_per_identifier(client: redis.Redis, namespace: str) -> tuple[int, int]:
-    total = 0
+def memory_by_kind(client: redis.Redis, namespace: str) -> tuple[dict[str, int], int]:
+    """Bytes (MEMORY USAGE) by key kind: index buckets, customers, other."""
+    totals: dict[str, int] = {"index": 0, "customers": 0, "other": 0}
     keys = list(client.scan_iter(match=f"{namespace}:id:*", count=5000))
     for start in range(0, len(keys), 5000):
+        chunk = keys[start : start + 5000]
         pipe = client.pipeline(transaction=False)
-        for key in keys[start : start + 5000]:
+        for key in chunk:
             pipe.memory_usage(key, samples=0)
-        total += sum(v or 0 for v in pipe.execute())
+        for key, used in zip(chunk, pipe.execute(), strict=True):
+            kind = {b"n": "index", b"c": "customers"}.get(key.split(b":")[2], "other")
+            totals[kind] += used or 0
     identifiers = int(client.hget(f"{namespace}:id:stats", "identifiers") or 0)
-    return total, identifiers
+    return totals, identifiers
 
 
 def main() -> None:
@@ -185,7 +189,8 @@ def main() -> None:
         baseline.subscribe([spec.name(namespace) for spec in RAW_TOPICS])
         b_first, b_last = drain(baseline, len(warm) + len(timed))
         raw_rate = (len(warm) + len(timed) - 1) / (b_last - b_first)
-        total, identifiers = memory_per_identifier(client, namespace)
+        parts, identifiers = memory_by_kind(client, namespace)
+        total = sum(parts.values())
         print(
             f"identity bench: {args.customers} warm customers, {len(timed)} timed events, "
             f"{args.partitions} partitions, 1 worker"
@@ -195,6 +200,8 @@ def main() -> None:
         print(f"{'ratio resolved / raw read':40} {resolved_rate / raw_rate:12.3f}")
         print(f"{'identifiers in graph':40} {identifiers:12,}")
         print(f"{'Redis bytes per identifier (all keys)':40} {total / max(identifiers, 1):12.0f}")
+        for kind, used in parts.items():
+            print(f"{'  of which ' + kind:40} {used / max(identifiers, 1):12.0f}")
     finally:
         if worker is not None:
             worker.terminate()

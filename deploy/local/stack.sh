@@ -100,6 +100,7 @@ redis_up() {
   log "starting redis-server on 127.0.0.1:$REDIS_PORT (appendonly yes)"
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$REDIS_HOME" \
     --appendonly yes --appendfsync everysec --save "" --protected-mode yes \
+    --hash-max-listpack-entries 256 --hash-max-listpack-value 1024 \
     --daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_HOME/redis.log"
 }
 

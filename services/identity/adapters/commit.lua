@@ -4,8 +4,9 @@
 --       index buckets to write, customers to write, customers to delete, outboxes to
 --       write (counts in ARGV[1..6]).
 -- ARGV: nc, cc, nw, cw, cd, no, outbox ttl, identifiers delta, customers delta,
---       (identifier, expected entry or '' for absent) pairs, expected customer versions,
---       (identifier, entry) pairs, (customer version, customer doc) pairs, outboxes.
+--       (identifier, expected entry or '' for absent) pairs, (customer id, expected
+--       version) pairs, (identifier, entry) pairs, (customer id, "version|doc") pairs,
+--       customer ids to delete, outboxes.
 local nc, cc, nw, cw, cd, no = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
                                tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local k, a = 3, 10
@@ -14,20 +15,22 @@ for _ = 1, nc do
   k, a = k + 1, a + 2
 end
 for _ = 1, cc do
-  if (redis.call('HGET', KEYS[k], 'v') or '0') ~= ARGV[a] then return {-1, KEYS[k]} end
-  k, a = k + 1, a + 1
+  local record = redis.call('HGET', KEYS[k], ARGV[a])
+  local version = record and string.match(record, '^(%d+)|') or '0'
+  if version ~= ARGV[a + 1] then return {-1, ARGV[a]} end
+  k, a = k + 1, a + 2
 end
 for _ = 1, nw do
   redis.call('HSET', KEYS[k], ARGV[a], ARGV[a + 1])
   k, a = k + 1, a + 2
 end
 for _ = 1, cw do
-  redis.call('HSET', KEYS[k], 'v', ARGV[a], 'd', ARGV[a + 1])
+  redis.call('HSET', KEYS[k], ARGV[a], ARGV[a + 1])
   k, a = k + 1, a + 2
 end
 for _ = 1, cd do
-  redis.call('DEL', KEYS[k])
-  k = k + 1
+  redis.call('HDEL', KEYS[k], ARGV[a])
+  k, a = k + 1, a + 1
 end
 for _ = 1, no do
   redis.call('SET', KEYS[k], ARGV[a], 'EX', ARGV[7])

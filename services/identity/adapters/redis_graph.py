@@ -4,7 +4,9 @@ Keys (``<ns>`` is the namespace):
     <ns>:id:n:<bucket>         -> hash {<kind>:<value>: "<customer id>|<first seen ms>"}
                                   (identifier index, bucketed: small hashes are stored as
                                   compact listpacks, ~60 bytes an identifier instead of ~110)
-    <ns>:id:c:<customer id>    -> hash {v: version, d: document}      (customer)
+    <ns>:id:c:<bucket>         -> hash {<customer id>: "<version>|<document>"}  (customers)
+Both are spread over hash buckets so Redis keeps them as compact listpacks; the server
+needs hash-max-listpack-value 1024 (deploy/local/stack.sh and docker-compose set it).
     <ns>:id:ob:<event id>      -> outputs not yet acknowledged by Kafka (outbox, TTL)
     <ns>:id:version            -> graph version (INCR per commit)
     <ns>:id:stats              -> hash {identifiers, customers}
@@ -25,7 +27,7 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-from services.identity.adapters.docs import dump_customer, dump_entry, load_customer, load_entry
+from services.identity.adapters.docs import dump_entry, dump_record, load_entry, load_record
 from services.identity.domain.diff import Resolution
 from services.identity.domain.graph import NeedMore, resolve, revoke
 from services.identity.domain.model import Customer
@@ -51,7 +53,8 @@ class Keys:
         return f"{self.prefix}:n:{zlib.crc32(key.encode()) % self.buckets:x}"
 
     def customer(self, customer_id: str) -> str:
-        return f"{self.prefix}:c:{customer_id}"
+        """The bucket (a hash) that holds customer ``customer_id``."""
+        return f"{self.prefix}:c:{zlib.crc32(customer_id.encode()) % self.buckets:x}"
 
     def outbox(self, event_id: str) -> str:
         return f"{self.prefix}:ob:{event_id}"
@@ -212,15 +215,17 @@ class RedisGraph:
         for k in checks:
             args += [k, view.read_entries[k] or b""]
         keys += [self.keys.customer(c) for c in versions]
-        args += [str(view.read_versions[c]) for c in versions]
+        for c in versions:
+            args += [c, str(view.read_versions[c])]
         keys += [self.keys.node(k) for k in sorted(view.dirty_entries)]
         for k in sorted(view.dirty_entries):
             args += [k, view.entries[k] or b""]
         for cid in sorted(view.dirty_customers):
             customer = view.customers[cid]
             keys.append(self.keys.customer(cid))
-            args += [str(customer.version), dump_customer(customer)]
+            args += [cid, dump_record(customer)]
         keys += [self.keys.customer(c) for c in sorted(view.removed)]
+        args += sorted(view.removed)
         keys += [self.keys.outbox(e) for e in sorted(view.outboxes)]
         args += [view.outboxes[e] for e in sorted(view.outboxes)]
         status, detail = await self._commit(keys=keys, args=args)
@@ -280,10 +285,11 @@ class RedisGraph:
             return
         async with self.client.pipeline(transaction=False) as pipe:
             for cid in wanted:
-                pipe.hmget(self.keys.customer(cid), ["v", "d"])
+                pipe.hget(self.keys.customer(cid), cid)
             rows = await pipe.execute()
-        for cid, (version, doc) in zip(wanted, rows, strict=True):
-            if doc is None:
+        for cid, raw in zip(wanted, rows, strict=True):
+            if raw is None:
                 raise GraphContentionError(f"customer {cid} vanished while reading")
-            view.customers[cid] = load_customer(cid, int(version), doc)
-            view.read_versions[cid] = int(version)
+            customer = load_record(cid, raw)
+            view.customers[cid] = customer
+            view.read_versions[cid] = customer.version
