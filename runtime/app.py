@@ -69,5 +69,16 @@ def _add_health(app: faust.App, service: str) -> None:
 def run_worker(app: faust.App, settings: Settings, service: str) -> None:
     """Start the worker in the foreground; SIGTERM/SIGINT stop it cleanly."""
     configure_logging(service, settings.log_level, settings.log_format)
+    if settings.profile_path:
+        _profile_until_exit(settings.profile_path)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
     worker.execute_from_commandline()
+
+
+def _profile_until_exit(path: str) -> None:
+    import atexit
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    atexit.register(lambda: (profiler.disable(), profiler.dump_stats(path)))

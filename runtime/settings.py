@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     business_timezone: str = "Asia/Tokyo"
+    profile_path: str | None = Field(
+        default=None, description="Write a cProfile of the worker here when it stops"
+    )
 
 
 def load_settings(**overrides: object) -> Settings:
