@@ -81,4 +81,9 @@ def _profile_until_exit(path: str) -> None:
 
     profiler = cProfile.Profile()
     profiler.enable()
-    atexit.register(lambda: (profiler.disable(), profiler.dump_stats(path)))
+
+    def dump() -> None:
+        profiler.disable()
+        profiler.dump_stats(path)
+
+    atexit.register(dump)

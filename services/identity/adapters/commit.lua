@@ -1,41 +1,27 @@
 -- Commit one batch of identity resolutions atomically, or refuse if anything the batch
 -- read has changed since (compare-and-set).
--- KEYS: version counter, stats hash, then: index buckets to check, customers to check,
---       index buckets to write, customers to write, customers to delete, outboxes to
---       write (counts in ARGV[1..6]).
--- ARGV: nc, cc, nw, cw, cd, no, outbox ttl, identifiers delta, customers delta,
---       (identifier, expected entry or '' for absent) pairs, (customer id, expected
---       version) pairs, (identifier, entry) pairs, (customer id, "version|doc") pairs,
---       customer ids to delete, outboxes.
-local nc, cc, nw, cw, cd, no = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
-                               tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local k, a = 3, 10
-for _ = 1, nc do
-  if (redis.call('HGET', KEYS[k], ARGV[a]) or '') ~= ARGV[a + 1] then return {-1, ARGV[a]} end
-  k, a = k + 1, a + 2
+-- KEYS[1] graph version counter, KEYS[2] stats hash.
+-- ARGV[1] one JSON document (a single argument keeps the client from packing thousands):
+--   check_index:     [[bucket, identifier, expected entry or ""], ...]
+--   check_customers: [[bucket, customer id, expected version], ...]
+--   index:           [[bucket, identifier, entry], ...]
+--   customers:       [[bucket, customer id, "version|document"], ...]
+--   removed:         [[bucket, customer id], ...]
+--   outboxes:        [[key, payload], ...]   written with TTL `ttl`
+--   identifiers, new_customers: counter deltas
+local b = cjson.decode(ARGV[1])
+for _, c in ipairs(b.check_index) do
+  if (redis.call('HGET', c[1], c[2]) or '') ~= c[3] then return {-1, c[2]} end
 end
-for _ = 1, cc do
-  local record = redis.call('HGET', KEYS[k], ARGV[a])
+for _, c in ipairs(b.check_customers) do
+  local record = redis.call('HGET', c[1], c[2])
   local version = record and string.match(record, '^(%d+)|') or '0'
-  if version ~= ARGV[a + 1] then return {-1, ARGV[a]} end
-  k, a = k + 1, a + 2
+  if version ~= c[3] then return {-1, c[2]} end
 end
-for _ = 1, nw do
-  redis.call('HSET', KEYS[k], ARGV[a], ARGV[a + 1])
-  k, a = k + 1, a + 2
-end
-for _ = 1, cw do
-  redis.call('HSET', KEYS[k], ARGV[a], ARGV[a + 1])
-  k, a = k + 1, a + 2
-end
-for _ = 1, cd do
-  redis.call('HDEL', KEYS[k], ARGV[a])
-  k, a = k + 1, a + 1
-end
-for _ = 1, no do
-  redis.call('SET', KEYS[k], ARGV[a], 'EX', ARGV[7])
-  k, a = k + 1, a + 1
-end
-if ARGV[8] ~= '0' then redis.call('HINCRBY', KEYS[2], 'identifiers', ARGV[8]) end
-if ARGV[9] ~= '0' then redis.call('HINCRBY', KEYS[2], 'customers', ARGV[9]) end
+for _, w in ipairs(b.index) do redis.call('HSET', w[1], w[2], w[3]) end
+for _, w in ipairs(b.customers) do redis.call('HSET', w[1], w[2], w[3]) end
+for _, d in ipairs(b.removed) do redis.call('HDEL', d[1], d[2]) end
+for _, o in ipairs(b.outboxes) do redis.call('SET', o[1], o[2], 'EX', b.ttl) end
+if b.identifiers ~= 0 then redis.call('HINCRBY', KEYS[2], 'identifiers', b.identifiers) end
+if b.new_customers ~= 0 then redis.call('HINCRBY', KEYS[2], 'customers', b.new_customers) end
 return {redis.call('INCR', KEYS[1]), ''}

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
+import orjson
 import redis.asyncio as aioredis
 
 from services.identity.adapters.docs import dump_entry, dump_record, load_entry, load_record
@@ -34,6 +35,8 @@ from services.identity.domain.model import Customer
 from services.identity.domain.rules import Observation, Rules
 
 COMMIT_LUA = (Path(__file__).parent / "commit.lua").read_text()
+READ_LUA = (Path(__file__).parent / "read.lua").read_text()
+PARSED_CACHE_LIMIT = 100_000
 
 
 class GraphContentionError(RuntimeError):
@@ -125,8 +128,10 @@ class RedisGraph:
         self.client = client
         self.keys = Keys(namespace, buckets)
         self.rules = rules
+        self._parsed: dict[str, tuple[bytes, Customer]] = {}  # the same bytes parse once
         self.outbox_ttl = outbox_ttl
         self._commit = client.register_script(COMMIT_LUA)
+        self._read = client.register_script(READ_LUA)
 
     async def prefetch(self, view: View, observations: list[Observation]) -> None:
         """Read what a batch will need in two round trips: index entries, then customers."""
@@ -148,17 +153,16 @@ class RedisGraph:
                 view.entries[key] = value
 
     async def _index_get(self, node_keys: list[str]) -> list[bytes | None]:
-        by_bucket: dict[str, list[str]] = {}
-        for key in node_keys:
-            by_bucket.setdefault(self.keys.node(key), []).append(key)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for bucket, fields in by_bucket.items():
-                pipe.hmget(bucket, fields)
-            rows = await pipe.execute()
-        found: dict[str, bytes | None] = {}
-        for fields, values in zip(by_bucket.values(), rows, strict=True):
-            found.update(zip(fields, values, strict=True))
-        return [found[key] for key in node_keys]
+        """Index entries of ``node_keys`` (one script call, however many buckets)."""
+        return await self._hget_many([self.keys.node(k) for k in node_keys], node_keys)
+
+    async def _hget_many(self, buckets: list[str], fields: list[str]) -> list[bytes | None]:
+        if not fields:
+            return []
+        values = await self._read(
+            keys=[], args=[orjson.dumps(list(zip(buckets, fields, strict=True)))]
+        )
+        return [v if v else None for v in values]
 
     def plan_fast(self, obs: Observation, view: View) -> Resolution | None:
         customer_id = view.fast(obs)
@@ -197,37 +201,31 @@ class RedisGraph:
         if not view.changed and not view.outboxes:
             view.version = await self.version()
             return
-        checks = sorted(view.read_entries)
-        versions = sorted(view.read_versions)
+        node, customer = self.keys.node, self.keys.customer
+        batch = {
+            "check_index": [
+                [node(k), k, (v or b"").decode()] for k, v in sorted(view.read_entries.items())
+            ],
+            "check_customers": [
+                [customer(c), c, str(v)] for c, v in sorted(view.read_versions.items())
+            ],
+            "index": [
+                [node(k), k, (view.entries[k] or b"").decode()] for k in sorted(view.dirty_entries)
+            ],
+            "customers": [
+                [customer(c), c, dump_record(view.customers[c]).decode()]
+                for c in sorted(view.dirty_customers)
+            ],
+            "removed": [[customer(c), c] for c in sorted(view.removed)],
+            "outboxes": [
+                [self.keys.outbox(e), p.decode()] for e, p in sorted(view.outboxes.items())
+            ],
+            "ttl": self.outbox_ttl,
+            "identifiers": view.new_identifiers,
+            "new_customers": view.new_customers,
+        }
         keys = [self.keys.version, self.keys.stats]
-        args: list[bytes | str | int] = [
-            len(checks),
-            len(versions),
-            len(view.dirty_entries),
-            len(view.dirty_customers),
-            len(view.removed),
-            len(view.outboxes),
-            self.outbox_ttl,
-            view.new_identifiers,
-            view.new_customers,
-        ]
-        keys += [self.keys.node(k) for k in checks]
-        for k in checks:
-            args += [k, view.read_entries[k] or b""]
-        keys += [self.keys.customer(c) for c in versions]
-        for c in versions:
-            args += [c, str(view.read_versions[c])]
-        keys += [self.keys.node(k) for k in sorted(view.dirty_entries)]
-        for k in sorted(view.dirty_entries):
-            args += [k, view.entries[k] or b""]
-        for cid in sorted(view.dirty_customers):
-            customer = view.customers[cid]
-            keys.append(self.keys.customer(cid))
-            args += [cid, dump_record(customer)]
-        keys += [self.keys.customer(c) for c in sorted(view.removed)]
-        args += sorted(view.removed)
-        keys += [self.keys.outbox(e) for e in sorted(view.outboxes)]
-        args += [view.outboxes[e] for e in sorted(view.outboxes)]
+        args = [orjson.dumps(batch)]
         status, detail = await self._commit(keys=keys, args=args)
         if int(status) < 0:
             raise GraphContentionError(f"changed while resolving: {detail!r}")
@@ -273,6 +271,16 @@ class RedisGraph:
         await self._load_customers(view, found)
         self._own(owners, view, found)
 
+    def _parse(self, customer_id: str, raw: bytes) -> Customer:
+        cached = self._parsed.get(customer_id)
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        if len(self._parsed) >= PARSED_CACHE_LIMIT:
+            self._parsed.clear()
+        customer = load_record(customer_id, raw)
+        self._parsed[customer_id] = (raw, customer)
+        return customer
+
     @staticmethod
     def _own(owners: dict[str, str], view: View, customer_ids: Iterable[str]) -> None:
         for cid in customer_ids:
@@ -283,13 +291,10 @@ class RedisGraph:
         wanted = sorted(c for c in set(customer_ids) if c not in view.customers)
         if not wanted:
             return
-        async with self.client.pipeline(transaction=False) as pipe:
-            for cid in wanted:
-                pipe.hget(self.keys.customer(cid), cid)
-            rows = await pipe.execute()
+        rows = await self._hget_many([self.keys.customer(c) for c in wanted], wanted)
         for cid, raw in zip(wanted, rows, strict=True):
             if raw is None:
                 raise GraphContentionError(f"customer {cid} vanished while reading")
-            customer = load_record(cid, raw)
+            customer = self._parse(cid, raw)
             view.customers[cid] = customer
             view.read_versions[cid] = customer.version

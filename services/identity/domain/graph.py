@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from schemas.identity import IdentityLinked
+from schemas.identity import IdentifierAdded, IdentityLinked
 from services.identity.domain.diff import Cause, Resolution, diff
 from services.identity.domain.forest import Forest, Group
 from services.identity.domain.model import (
@@ -39,6 +39,35 @@ def resolve(
 ) -> Resolution | NeedMore:
     """``owners`` maps node keys to customer ids for (at least) the observation's
     identifiers; ``customers`` holds every customer named there."""
+    if len(obs.idents) == 1 and obs.primary.key not in owners:
+        return _first_sighting(obs)
+    return _resolve(obs, owners, customers, rules)
+
+
+def _first_sighting(obs: Observation) -> Resolution:
+    """A lone identifier never seen before: a new customer of one (the common case of a
+    new cookie), built directly; the general path gives the same result, only slower."""
+    node = Node(obs.primary.key, obs.at_ms, obs.event_id, obs.source)
+    customer = Customer(customer_id_for(node.key), 1, {node.key: node}, {})
+    added = IdentifierAdded(
+        customer_id=customer.customer_id,
+        version=1,
+        occurred_at=_at(obs.at_ms),
+        identifier=ref_of(node.key),
+        cause_event_id=obs.event_id,
+    )
+    return Resolution(
+        customer_id=customer.customer_id,
+        upserts=[customer],
+        index={node.key: (customer.customer_id, node.first_seen)},
+        links=[_node_link(node)],
+        changes=[added],
+    )
+
+
+def _resolve(
+    obs: Observation, owners: dict[str, str], customers: dict[str, Customer], rules: Rules
+) -> Resolution | NeedMore:
     involved = {owners[i.key] for i in obs.idents if i.key in owners}
     touched = {cid: customers[cid] for cid in sorted(involved)}
     new_nodes, earlier_nodes = _nodes(obs, touched, owners)

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from schemas.identifiers import IdentifierKind
 from schemas.identity import IdentifierRef
 
 
+@lru_cache(maxsize=1 << 18)
 def customer_id_for(anchor_key: str) -> str:
     """Customer ids are derived from the anchor identifier: same graph, same ids, always."""
     return "c" + hashlib.blake2b(anchor_key.encode(), digest_size=8).hexdigest()
 
 
+@lru_cache(maxsize=1 << 18)
 def link_id_for(a: str, b: str | None = None) -> str:
     """Stable id of an identifier pair (unordered) or of one identifier."""
     material = a if b is None else "\x00".join(sorted((a, b)))

@@ -195,3 +195,12 @@ def test_when_a_customer_event_is_spliced_then_it_decodes_to_the_same_event() ->
 
     assert (resolved.customer_id, resolved.identity_version, resolved.resolved_at) == ("c1", 7, now)
     assert resolved.event == event
+
+
+def test_when_an_identifier_is_first_seen_then_the_shortcut_equals_the_general_path() -> None:
+    from services.identity.domain.graph import _resolve, resolve
+
+    for o in (obs("e1", 0, anonymous_id="fresh"), obs("e2", 3, email="New@Example.jp")):
+        fast, general = resolve(o, {}, {}, Rules()), _resolve(o, {}, {}, Rules())
+
+        assert fast == general
