@@ -25,10 +25,11 @@ from services.notifier.adapters.ratelimit import RateLimiter
 from services.notifier.adapters.rendering import Renderer, Sender
 from services.notifier.adapters.smtp import SmtpProvider
 from services.notifier.adapters.state import NotificationStore
-from services.notifier.delivery import Delivery, OutcomeSink
+from services.notifier.delivery import Delivery
 from services.notifier.domain.ledger import ledger_updates
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.metrics import CONSENT_CHANGES
+from services.notifier.outcomes import OutcomeSink
 from services.notifier.settings import NotifierSettings
 from services.notifier.unsubscribe import Publish, Unsubscriber
 

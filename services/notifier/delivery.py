@@ -5,6 +5,15 @@
             ─▶ state final (Redis) ─▶ outcome (Kafka) ─▶ marked reported
 
 The rules live in ``domain/``; this layer only sequences the adapters around them.
+
+Throughput without weaker guarantees: a batch is claimed in one Redis call (the first
+request of each customer, with that customer's profile); later requests of a customer
+are claimed when their turn comes, so they see what earlier ones changed (a dead push
+token, say). Claims, rate-limit tokens and final states of concurrent deliveries are
+coalesced into shared round trips (``adapters/coalesce.py``). Crash safety is the same
+as per-message calls: an id is claimed (lease taken) before anything is sent, its final
+state is durable before its outcome is emitted, and it is marked reported only after
+the sink flushed. Batch claims used late are refreshed first (see ``claims.py``).
 """
 
 from __future__ import annotations
@@ -17,11 +26,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
 from schemas.channels import Channel, Purpose
 from schemas.codec import DecodeError, decode, encode
-from schemas.deadletter import DeadLetter
 from schemas.notifications import NotificationOutcome, OutcomeStatus, SendNotification
 from schemas.topics import NOTIFICATIONS_OUTCOMES, NOTIFICATIONS_REQUESTED
 from services.notifier.adapters.ledger import LedgerStore, parse_profile
@@ -29,31 +36,22 @@ from services.notifier.adapters.messages import Outbound, Provider, SendResult
 from services.notifier.adapters.ratelimit import RateLimiter
 from services.notifier.adapters.rendering import Renderer, RenderError
 from services.notifier.adapters.state import Claim, ClaimResult, NotificationStore
+from services.notifier.claims import Claimed, Claims
 from services.notifier.domain.ledger import dead_address
 from services.notifier.domain.reach import Target, plan
 from services.notifier.domain.retry import RetryPolicy, Step, Verdict, next_step
 from services.notifier.metrics import (
-    OUTCOMES,
-    PROVIDER_LATENCY,
-    REQUESTS,
     RETRIES,
-    SENDS,
     SUPPRESSED,
+    latency_for,
+    outcomes_for,
+    requests_for,
+    sends_for,
 )
+from services.notifier.outcomes import OutcomeSink, dead_letter_of, outcome_of
 
 log = logging.getLogger(__name__)
-SERVICE = "notifier"
 MAX_RATE_WAIT_S = 5.0
-
-
-class OutcomeSink(Protocol):
-    """Where outcomes and dead letters go (Kafka in the worker, a list in tests)."""
-
-    async def outcome(self, outcome: NotificationOutcome) -> None: ...
-
-    async def dead_letter(self, letter: DeadLetter) -> None: ...
-
-    async def flush(self) -> None: ...
 
 
 @dataclass
@@ -71,6 +69,9 @@ class Delivery:
     clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
 
+    def __post_init__(self) -> None:
+        self._claims = Claims(self.store, self.ledger)
+
     async def handle_many(self, requests: Iterable[SendNotification], origin: str) -> None:
         """Customers in parallel (bounded), each customer's requests in order; then flush."""
         by_customer: dict[str, list[SendNotification]] = defaultdict(list)
@@ -80,19 +81,24 @@ class Delivery:
             self.gate = asyncio.Semaphore(self.concurrency)
         gate = self.gate
 
-        async def one_customer(batch: list[SendNotification]) -> list[str]:
-            async with gate:
-                return [r for request in batch if (r := await self.handle(request, origin))]
+        customers = list(by_customer.values())
+        claimed = await self._claims.batch([b[0] for b in customers], origin, self.clock())
 
-        done = await asyncio.gather(*(one_customer(b) for b in by_customer.values()))
+        async def one_customer(batch: list[SendNotification], first: Claimed) -> list[str]:
+            async with gate:
+                done = [await self.handle(batch[0], origin, first)]
+                done += [await self.handle(request, origin) for request in batch[1:]]
+                return [r for r in done if r]
+
+        done = await asyncio.gather(*map(one_customer, customers, claimed))
         await self.sink.flush()
         await self.store.mark_reported([i for ids in done for i in ids])
 
     async def run_due(self, limit: int) -> int:
         """Handle retries (and crashed sends) whose time has come; returns how many."""
         due: list[SendNotification] = []
-        for notification_id in await self.store.due(self.clock(), limit):
-            raw = await self.store.request_of(notification_id)
+        ids = await self.store.due(self.clock(), limit)
+        for notification_id, raw in zip(ids, await self.store.requests_of(ids), strict=True):
             if raw is None:
                 continue
             try:
@@ -104,17 +110,16 @@ class Delivery:
             await self.handle_many(due, "retry")
         return len(due)
 
-    async def handle(self, request: SendNotification, origin: str = "request") -> str | None:
+    async def handle(
+        self, request: SendNotification, origin: str = "request", claimed: Claimed | None = None
+    ) -> str | None:
         """Deliver (or suppress) one request; returns its id when an outcome was produced."""
-        REQUESTS.labels(request.purpose.value, origin).inc()
+        requests_for(request.purpose.value, origin).inc()
         now = self.clock()
-        claim, raw_profile = await self.store.claim_and_read(
-            request.notification_id,
-            encode(request),
-            now,
-            origin,
-            self.ledger.profile_key(request.customer_id),
-        )
+        taken = await self._claims.take(request, origin, now, claimed)
+        if taken is None:
+            return None  # lost the lease to another worker: it sends and reports
+        claim, raw_profile = taken
         if claim.claim is Claim.FINAL:
             return await self._repeat(request, claim, origin)
         if claim.claim in (Claim.IN_FLIGHT, Claim.SCHEDULED):
@@ -183,8 +188,8 @@ class Delivery:
         started = time.perf_counter()
         result = await self.providers[message.channel].send(message)
         latency = time.perf_counter() - started
-        PROVIDER_LATENCY.labels(message.channel.value).observe(latency)
-        SENDS.labels(message.channel.value, result.verdict.value).inc()
+        latency_for(message.channel.value).observe(latency)
+        sends_for(message.channel.value, result.verdict.value).inc()
         return result, latency
 
     def _unsubscribe(self, request: SendNotification, target: Target) -> str | None:
@@ -254,32 +259,12 @@ class Delivery:
         latency: float | None = None,
         reason: str | None = None,
     ) -> NotificationOutcome:
-        return NotificationOutcome(
-            notification_id=request.notification_id,
-            customer_id=request.customer_id,
-            journey_id=request.journey_id,
-            instance_id=request.instance_id,
-            channel=target.channel if target else None,
-            status=status,
-            reason=reason[:1024] if reason else None,
-            provider_message_id=(result.provider_message_id or None) if result else None,
-            attempts=claim.attempt,
-            provider_latency_ms=round(latency * 1000, 3) if latency is not None else None,
-            occurred_at=datetime.fromtimestamp(self.clock(), UTC),
-        )
+        at = self.clock()
+        return outcome_of(request, claim.attempt, status, at, target, result, latency, reason)
 
     async def _emit(self, outcome: NotificationOutcome) -> None:
-        OUTCOMES.labels(outcome.status).inc()
+        outcomes_for(outcome.status).inc()
         await self.sink.outcome(outcome)
 
     async def _dead_letter(self, request: SendNotification, error: str) -> None:
-        await self.sink.dead_letter(
-            DeadLetter.of(
-                encode(request),
-                reason="processing_failed",
-                error=error,
-                service=SERVICE,
-                key=request.customer_id.encode(),
-                occurred_at=datetime.now(UTC),
-            )
-        )
+        await self.sink.dead_letter(dead_letter_of(request, error))

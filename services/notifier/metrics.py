@@ -3,6 +3,8 @@ retries, suppressions by reason, consent changes."""
 
 from __future__ import annotations
 
+from functools import cache
+
 from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter(
@@ -30,3 +32,24 @@ CONSENT_CHANGES = Counter(
 UNSUBSCRIBES = Counter(
     "kizuna_notifier_unsubscribes_total", "One-click unsubscribe requests", ["result"]
 )
+
+
+# Hot-path shortcuts: a label set's child, looked up once (``labels()`` costs µs per call).
+@cache
+def requests_for(purpose: str, origin: str) -> Counter:
+    return REQUESTS.labels(purpose, origin)
+
+
+@cache
+def sends_for(channel: str, outcome: str) -> Counter:
+    return SENDS.labels(channel, outcome)
+
+
+@cache
+def outcomes_for(status: str) -> Counter:
+    return OUTCOMES.labels(status)
+
+
+@cache
+def latency_for(channel: str) -> Histogram:
+    return PROVIDER_LATENCY.labels(channel)

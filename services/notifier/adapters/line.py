@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 import aiohttp
+import orjson
 
 from schemas.channels import Channel
 from services.notifier.adapters.messages import LineContent, Outbound, SendResult, retry_after
@@ -46,14 +47,15 @@ class LinePushProvider:
 
     async def send(self, message: Outbound) -> SendResult:
         assert isinstance(message.content, LineContent)
-        body = {"to": message.address, "messages": list(message.content.messages)}
+        body = orjson.dumps({"to": message.address, "messages": message.content.messages})
         headers = {
             "Authorization": f"Bearer {self._token}",
+            "Content-Type": "application/json",
             "X-Line-Retry-Key": retry_key(message.notification_id),
         }
         try:
             async with self._session.post(
-                self._url, json=body, headers=headers, timeout=self._timeout
+                self._url, data=body, headers=headers, timeout=self._timeout
             ) as response:
                 text = await response.text()
                 return SendResult(

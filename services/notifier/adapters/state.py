@@ -6,10 +6,19 @@ send again; a ``pending`` older than its lease means the worker that claimed it 
 mid-send, so it is sent again with the same idempotency key. ``<ns>:notifier:retry`` is
 a sorted set of ids by due time, polled by a timer; entries are leased while being
 processed so a crash never loses a scheduled retry.
+
+Throughput: claims and finishes from concurrent deliveries are coalesced (see
+``coalesce.py``) into one Lua call per batch. A batch script applies its ids one after
+another atomically, and each caller waits for the batch to return before acting, so
+per id the sequence is unchanged: claimed (and lease taken) before any send, final
+state written before its outcome is emitted, ``reported`` set only after the sink
+flushed. A crash at any point leaves each id in a state the single-call code could
+also have left it in (see ``claims.py`` for ids claimed but not yet sent).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -17,72 +26,17 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
-CLAIM = """
-local function claim()
-local key, schedule = KEYS[1], KEYS[2]
-local now, lease, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local id, origin = ARGV[5], ARGV[6]
-local state = redis.call('HGET', key, 'state')
-if not state then
-  redis.call('HSET', key, 'state', 'pending', 'attempt', 1, 'lease', now + lease,
-             'req', ARGV[4], 'failed', '')
-  redis.call('EXPIRE', key, ttl)
-  return {'claimed', '1', ''}
-end
-local attempt = tonumber(redis.call('HGET', key, 'attempt') or '0')
-local failed = redis.call('HGET', key, 'failed') or ''
-if state == 'pending' then
-  local held = tonumber(redis.call('HGET', key, 'lease') or '0')
-  if held > now then
-    redis.call('ZADD', schedule, held, id)
-    return {'in_flight', tostring(attempt), ''}
-  end
-  redis.call('HSET', key, 'attempt', attempt + 1, 'lease', now + lease)
-  return {'reclaimed', tostring(attempt + 1), failed}
-end
-if state == 'retrying' then
-  local due = tonumber(redis.call('HGET', key, 'due') or '0')
-  if origin == 'retry' and due <= now then
-    redis.call('HSET', key, 'state', 'pending', 'attempt', attempt + 1, 'lease', now + lease)
-    return {'claimed', tostring(attempt + 1), failed}
-  end
-  redis.call('ZADD', schedule, due, id)
-  return {'scheduled', tostring(attempt), ''}
-end
-if origin == 'retry' then redis.call('ZREM', schedule, id) end
-return {'final', tostring(attempt), state, redis.call('HGET', key, 'reported') or '0',
-        redis.call('HGET', key, 'outcome') or ''}
-end
--- the verdict in five slots, then the customer's profile hash (one round trip for both)
-local reply = claim()
-for i = #reply + 1, 5 do reply[i] = '' end
-if KEYS[3] then
-  for _, item in ipairs(redis.call('HGETALL', KEYS[3])) do reply[#reply + 1] = item end
-end
-return reply
-"""
+from services.notifier.adapters.coalesce import Coalescer
+from services.notifier.adapters.scripts import (
+    CLAIM_BATCH,
+    FINISH_BATCH,
+    MARK_REPORTED,
+    POP_DUE,
+    REFRESH,
+    RESCHEDULE,
+)
 
-FINISH = """
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'outcome', ARGV[2], 'reported', '0')
-redis.call('HDEL', KEYS[1], 'req')
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-redis.call('ZREM', KEYS[2], ARGV[4])
-return 1
-"""
-
-RESCHEDULE = """
-redis.call('HSET', KEYS[1], 'state', 'retrying', 'due', ARGV[1], 'failed', ARGV[2])
-redis.call('ZADD', KEYS[2], tonumber(ARGV[1]), ARGV[3])
-return 1
-"""
-
-POP_DUE = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do
-  redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), id)
-end
-return ids
-"""
+Profile = dict[bytes, bytes]
 
 
 class Claim(StrEnum):
@@ -103,11 +57,20 @@ class ClaimResult:
     outcome: bytes = b""
 
 
+@dataclass(frozen=True)
+class ClaimRequest:
+    notification_id: str
+    request: bytes  # the encoded SendNotification, kept for retries
+    now: float
+    origin: str
+    profile_key: str | None = None  # a hash read in the same round trip (consent/contacts)
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def parse_claim(reply: list[bytes]) -> ClaimResult:
+def parse_claim(reply: Sequence[Any]) -> ClaimResult:
     claim, attempt = Claim(_text(reply[0])), int(reply[1])
     if claim is Claim.FINAL:
         outcome = reply[4] if isinstance(reply[4], bytes) else reply[4].encode()
@@ -122,46 +85,81 @@ class NotificationStore:
         self._prefix = f"{namespace}:notifier:n:"
         self.schedule_key = f"{namespace}:notifier:retry"
         self._lease, self._ttl = lease_s, ttl_s
-        self._claim = redis.register_script(CLAIM)
-        self._finish = redis.register_script(FINISH)
+        self.lease_s = lease_s
+        self._claim = redis.register_script(CLAIM_BATCH)
+        self._finish = redis.register_script(FINISH_BATCH)
         self._reschedule = redis.register_script(RESCHEDULE)
         self._pop = redis.register_script(POP_DUE)
+        self._reported = redis.register_script(MARK_REPORTED)
+        self._refresh = redis.register_script(REFRESH)
+        self._claims: dict[str, Coalescer[ClaimRequest, tuple[ClaimResult, Profile]]] = {}
+        self._finishes = Coalescer(self.finish_batch)
 
     def key(self, notification_id: str) -> str:
         return self._prefix + notification_id
 
-    def claim_args(
-        self, notification_id: str, request: bytes, now: float, origin: str
-    ) -> tuple[list[str], list[EncodableT]]:
-        keys = [self.key(notification_id), self.schedule_key]
-        return keys, [now, self._lease, self._ttl, request, notification_id, origin]
-
     async def claim(
         self, notification_id: str, request: bytes, now: float, origin: str
     ) -> ClaimResult:
-        keys, args = self.claim_args(notification_id, request, now, origin)
-        return parse_claim(await self._claim(keys=keys, args=args))
+        item = ClaimRequest(notification_id, request, now, origin)
+        return (await self.claim_batch([item]))[0][0]
 
     async def claim_and_read(
         self, notification_id: str, request: bytes, now: float, origin: str, hash_key: str
-    ) -> tuple[ClaimResult, dict[bytes, bytes]]:
-        """Claim and read one more hash (the customer's profile) in a single round trip."""
-        keys, args = self.claim_args(notification_id, request, now, origin)
-        reply = await self._claim(keys=[*keys, hash_key], args=args)
-        pairs = reply[5:]
-        return parse_claim(reply), dict(zip(pairs[::2], pairs[1::2], strict=True))
+    ) -> tuple[ClaimResult, Profile]:
+        """Claim and read one more hash (the customer's profile); concurrent callers share
+        one round trip (claims of one origin go out together)."""
+        if origin not in self._claims:
+            self._claims[origin] = Coalescer(self.claim_batch)
+        item = ClaimRequest(notification_id, request, now, origin, hash_key)
+        return await self._claims[origin].submit(item)
+
+    async def claim_batch(self, items: list[ClaimRequest]) -> list[tuple[ClaimResult, Profile]]:
+        """Claim every id in order (one atomic script) and read their profile hashes."""
+        profiles = list(dict.fromkeys(i.profile_key for i in items if i.profile_key))
+        args: list[EncodableT] = [max(i.now for i in items), self._lease, self._ttl]
+        args += [items[0].origin, len(items)]
+        for item in items:
+            args += [item.notification_id, item.request]
+        keys = [self.schedule_key, *(self.key(i.notification_id) for i in items), *profiles]
+        reply = await self._claim(keys=keys, args=args)
+        read = {
+            key: dict(zip(pairs[::2], pairs[1::2], strict=True))
+            for key, pairs in zip(profiles, reply[5 * len(items) :], strict=True)
+        }
+        return [
+            (parse_claim(reply[5 * n : 5 * n + 5]), read.get(item.profile_key or "", {}))
+            for n, item in enumerate(items)
+        ]
+
+    async def refresh(
+        self, notification_id: str, attempt: int, now: float, profile_key: str
+    ) -> Profile | None:
+        """Renew a claim taken earlier if it is still ours, with a fresh profile; None if
+        another worker took the id over meanwhile (its lease ran out): do not send."""
+        keys = [self.key(notification_id), profile_key]
+        reply = await self._refresh(keys=keys, args=[attempt, now + self._lease])
+        if int(reply[0]) != 1:
+            return None
+        pairs = reply[1]
+        return dict(zip(pairs[::2], pairs[1::2], strict=True))
 
     async def finish(self, notification_id: str, state: str, outcome: bytes) -> None:
-        keys = [self.key(notification_id), self.schedule_key]
-        await self._finish(keys=keys, args=[state, outcome, self._ttl, notification_id])
+        """Final state durable in Redis when this returns (shared round trip)."""
+        await self._finishes.submit((notification_id, state, outcome))
+
+    async def finish_batch(self, items: list[tuple[str, str, bytes]]) -> list[None]:
+        keys = [self.schedule_key, *(self.key(i) for i, _, _ in items)]
+        args: list[EncodableT] = [self._ttl]
+        for notification_id, state, outcome in items:
+            args += [state, outcome, notification_id]
+        await self._finish(keys=keys, args=args)
+        return [None] * len(items)
 
     async def mark_reported(self, notification_ids: list[str]) -> None:
-        if not notification_ids:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for notification_id in notification_ids:
-                pipe.hset(self.key(notification_id), "reported", "1")
-            await pipe.execute()
+        """After the sink flushed: outcomes need no re-report (one script call)."""
+        if notification_ids:
+            await self._reported(keys=[self.key(i) for i in notification_ids])
 
     async def reschedule(self, notification_id: str, due: float, failed: frozenset[str]) -> None:
         keys = [self.key(notification_id), self.schedule_key]
@@ -174,9 +172,15 @@ class NotificationStore:
     async def unschedule(self, notification_id: str) -> None:
         await self._redis.zrem(self.schedule_key, notification_id)
 
-    async def request_of(self, notification_id: str) -> bytes | None:
-        raw: Any = await self._redis.hget(self.key(notification_id), "req")
-        if raw is None:
-            await self._redis.zrem(self.schedule_key, notification_id)
-            return None
-        return bytes(raw)
+    async def requests_of(self, notification_ids: list[str]) -> list[bytes | None]:
+        """The stored requests (one pipeline); ids without one leave the schedule."""
+        if not notification_ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for notification_id in notification_ids:
+                pipe.hget(self.key(notification_id), "req")
+            raw: list[Any] = await pipe.execute()
+        gone = [i for i, r in zip(notification_ids, raw, strict=True) if r is None]
+        if gone:
+            await self._redis.zrem(self.schedule_key, *gone)
+        return [None if r is None else bytes(r) for r in raw]

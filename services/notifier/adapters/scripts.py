@@ -1,0 +1,104 @@
+"""Lua for the notification state machine; each script handles a whole batch of ids.
+
+A script runs atomically, so a batch call is exactly the same as its single calls
+made one after another, in order, with nothing in between: batching changes the
+number of round trips, never the state machine.
+"""
+
+from __future__ import annotations
+
+# KEYS: schedule, then one state key per id, then profile hashes to read.
+# ARGV: now, lease, ttl, origin, n, then (id, request) n times.
+# Reply: five slots per id (verdict, attempt, failed|final state, reported, outcome),
+# then one HGETALL array per profile key.
+CLAIM_BATCH = """
+local schedule = KEYS[1]
+local now, lease, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local origin, n = ARGV[4], tonumber(ARGV[5])
+local function claim(key, id, req)
+  local state = redis.call('HGET', key, 'state')
+  if not state then
+    redis.call('HSET', key, 'state', 'pending', 'attempt', 1, 'lease', now + lease,
+               'req', req, 'failed', '')
+    redis.call('EXPIRE', key, ttl)
+    return {'claimed', '1', ''}
+  end
+  local attempt = tonumber(redis.call('HGET', key, 'attempt') or '0')
+  local failed = redis.call('HGET', key, 'failed') or ''
+  if state == 'pending' then
+    local held = tonumber(redis.call('HGET', key, 'lease') or '0')
+    if held > now then
+      redis.call('ZADD', schedule, held, id)
+      return {'in_flight', tostring(attempt), ''}
+    end
+    redis.call('HSET', key, 'attempt', attempt + 1, 'lease', now + lease)
+    return {'reclaimed', tostring(attempt + 1), failed}
+  end
+  if state == 'retrying' then
+    local due = tonumber(redis.call('HGET', key, 'due') or '0')
+    if origin == 'retry' and due <= now then
+      redis.call('HSET', key, 'state', 'pending', 'attempt', attempt + 1, 'lease', now + lease)
+      return {'claimed', tostring(attempt + 1), failed}
+    end
+    redis.call('ZADD', schedule, due, id)
+    return {'scheduled', tostring(attempt), ''}
+  end
+  if origin == 'retry' then redis.call('ZREM', schedule, id) end
+  return {'final', tostring(attempt), state, redis.call('HGET', key, 'reported') or '0',
+          redis.call('HGET', key, 'outcome') or ''}
+end
+local reply = {}
+for i = 1, n do
+  local one = claim(KEYS[i + 1], ARGV[4 + 2 * i], ARGV[5 + 2 * i])
+  for j = 1, 5 do reply[#reply + 1] = one[j] or '' end
+end
+for k = n + 2, #KEYS do reply[#reply + 1] = redis.call('HGETALL', KEYS[k]) end
+return reply
+"""
+
+# KEYS: schedule, then one state key per id. ARGV: ttl, then (state, outcome, id) per key.
+FINISH_BATCH = """
+local ttl = tonumber(ARGV[1])
+for i = 2, #KEYS do
+  local at = 2 + (i - 2) * 3
+  redis.call('HSET', KEYS[i], 'state', ARGV[at], 'outcome', ARGV[at + 1], 'reported', '0')
+  redis.call('HDEL', KEYS[i], 'req')
+  redis.call('EXPIRE', KEYS[i], ttl)
+  redis.call('ZREM', KEYS[1], ARGV[at + 2])
+end
+return #KEYS - 1
+"""
+
+# KEYS: state keys whose outcome Kafka has acknowledged (the hash may have expired).
+MARK_REPORTED = """
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], 'reported', '1') end
+end
+return #KEYS
+"""
+
+# A claim made earlier in the batch, about to be used: extend its lease only if it is
+# still ours (same attempt, still pending) and re-read the profile. {0} = lost it.
+# KEYS: state key, profile hash. ARGV: attempt, new lease end.
+REFRESH = """
+if redis.call('HGET', KEYS[1], 'state') == 'pending'
+   and redis.call('HGET', KEYS[1], 'attempt') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'lease', ARGV[2])
+  return {1, redis.call('HGETALL', KEYS[2])}
+end
+return {0}
+"""
+
+RESCHEDULE = """
+redis.call('HSET', KEYS[1], 'state', 'retrying', 'due', ARGV[1], 'failed', ARGV[2])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[1]), ARGV[3])
+return 1
+"""
+
+POP_DUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), id)
+end
+return ids
+"""
