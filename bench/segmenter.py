@@ -38,6 +38,7 @@ from typing import Any
 from runtime.kafka import create_admin, create_producer
 from runtime.redis import create_sync_redis
 from runtime.settings import load_settings
+from runtime.time_index import TimeIndex
 from runtime.topics import delete_topics, ensure_topics
 from schemas.codec import encode
 from schemas.customer import CustomerEvent
@@ -46,7 +47,6 @@ from services.segmenter.adapters.state_codec import decode_state, encode_state
 from services.segmenter.domain.facts import Facts, Order
 from services.segmenter.domain.handlers import on_tick
 from services.segmenter.domain.standing import CustomerState, Policy, reevaluate
-from services.segmenter.time_index import TimeIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 APPLIED = re.compile(r"^kizuna_segmenter_events_applied_total\{[^}]*\} ([0-9.e+]+)$", re.M)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from runtime.time_index import TimeIndex
 from schemas.events import RawEvent
 from schemas.identity import CustomersMerged, CustomerSplit, IdentityChange
 from schemas.segments import SegmentChanged
@@ -41,7 +42,6 @@ from services.segmenter.messages import (
     StateHandedOff,
     TickDue,
 )
-from services.segmenter.time_index import TimeIndex
 
 log = logging.getLogger(__name__)
 

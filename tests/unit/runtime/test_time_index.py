@@ -3,10 +3,10 @@ due ones come out, once, per partition — without looking at anyone else."""
 
 from __future__ import annotations
 
+from runtime.time_index import TimeIndex
 from services.segmenter.adapters.state_codec import decode_state, encode_state
 from services.segmenter.domain.handlers import on_event
 from services.segmenter.domain.standing import Policy
-from services.segmenter.time_index import TimeIndex
 from tests.unit.segmenter.builders import on_day, order, profile, refund, ts
 
 

@@ -1,4 +1,5 @@
-"""The time index: per partition, when each customer's standing may next change.
+"""The time index: per partition, when each customer next needs attention (a segment
+boundary, a journey timer).
 
 A heap of ``(due, customer_id)`` with lazy deletion plus a dict of the live due time per
 customer, so scheduling is O(log n) and a sweep pops only what is due — it never scans
@@ -9,14 +10,15 @@ carries ``next_due`` and its partition) after every recovery.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 
 
 class TimeIndex:
     def __init__(self) -> None:
-        self._due: dict[int, dict[str, int]] = {}
-        self._heaps: dict[int, list[tuple[int, str]]] = {}
+        self._due: dict[int, dict[str, float]] = {}
+        self._heaps: dict[int, list[tuple[float, str]]] = {}
 
-    def schedule(self, partition: int, customer_id: str, due: int | None) -> None:
+    def schedule(self, partition: int, customer_id: str, due: float | None) -> None:
         live = self._due.setdefault(partition, {})
         if due is None:
             live.pop(customer_id, None)
@@ -29,14 +31,14 @@ class TimeIndex:
         if len(heap) > 2 * len(live) + 1024:  # drop stale entries now and then
             self.load(partition, live)
 
-    def load(self, partition: int, entries: dict[str, int]) -> None:
+    def load(self, partition: int, entries: Mapping[str, float]) -> None:
         """Replace one partition's index in bulk (after recovery): O(n) heapify."""
         self._due[partition] = dict(entries)
         heap = [(due, customer) for customer, due in entries.items()]
         heapq.heapify(heap)
         self._heaps[partition] = heap
 
-    def pop_due(self, partition: int, now: int, limit: int = 10_000) -> list[str]:
+    def pop_due(self, partition: int, now: float, limit: int = 10_000) -> list[str]:
         """Customers of ``partition`` due at or before ``now`` (removed from the index)."""
         heap, live = self._heaps.get(partition), self._due.get(partition)
         due: list[str] = []

@@ -1,0 +1,96 @@
+"""A customer's journey row as compact bytes (orjson, positional lists).
+
+Row layout: ``[1, partition, next_due, instances, entries, sends, purchases, facts]``.
+The partition and next due time are on the row itself, so the due index is rebuilt
+from the table alone; positional lists keep a pending timer's row small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple
+from typing import Any
+
+import orjson
+
+from services.journey.domain.state import (
+    CustomerState,
+    Entries,
+    Instance,
+    Purchase,
+    SendRecord,
+    Visit,
+)
+
+FORMAT = 1
+
+
+def encode(state: CustomerState, partition: int) -> bytes:
+    facts = [
+        state.orders,
+        state.rfm,
+        state.cpm,
+        state.consents,
+        state.birthday,
+        state.timezone,
+        state.scheduled,
+        {k: astuple(v) for k, v in state.visits.items()},
+        state.recent_events,
+        state.absorbed_into,
+    ]
+    row = [
+        FORMAT,
+        partition,
+        state.next_due(),
+        [_instance(i) for i in state.instances],
+        {k: astuple(v) for k, v in state.entries.items()},
+        [astuple(s) for s in state.sends],
+        [astuple(p) for p in state.purchases],
+        facts,
+    ]
+    return orjson.dumps(row)
+
+
+def _instance(i: Instance) -> list[Any]:
+    row = list(astuple(i))
+    while len(row) > 12 and row[-1] in (None, False, 0, {}):
+        row.pop()  # trailing defaults cost bytes on every pending timer
+    return row
+
+
+def decode(raw: bytes) -> tuple[CustomerState, int]:
+    row = orjson.loads(raw)
+    if row[0] != FORMAT:
+        raise ValueError(f"unknown journey row format {row[0]!r}")
+    _, partition, _due, instances, entries, sends, purchases, facts = row
+    (orders, rfm, cpm, consents, birthday, timezone, scheduled, visits, recent, absorbed) = facts
+    state = CustomerState(
+        instances=[_decode_instance(i) for i in instances],
+        entries={k: Entries(*v) for k, v in entries.items()},
+        sends=[SendRecord(*s) for s in sends],
+        purchases=[Purchase(*p) for p in purchases],
+        orders=orders,
+        rfm=rfm,
+        cpm=cpm,
+        consents=consents,
+        birthday=birthday,
+        timezone=timezone,
+        scheduled=scheduled,
+        visits={k: Visit(*v) for k, v in visits.items()},
+        recent_events=recent,
+        absorbed_into=absorbed,
+    )
+    return state, partition
+
+
+def _decode_instance(fields: list[Any]) -> Instance:
+    inst = Instance(*fields[:4])
+    names = Instance.__slots__
+    for name, value in zip(names[4:], fields[4:], strict=False):
+        setattr(inst, name, value)
+    return inst
+
+
+def next_due_of(raw: bytes) -> tuple[float | None, int]:
+    """(next due, partition) without building the state: for the index rebuild."""
+    row = orjson.loads(raw)
+    return row[2], row[1]

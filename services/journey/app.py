@@ -1,0 +1,157 @@
+"""The journey worker: topics, the journey table, agents, timers, pages — wiring only.
+
+customer.events ────────┐
+segment.changes ────────┤                        ┌─▶ notifications.requested
+notifications.outcomes ─┼─▶ Processor ─▶ table ──┤─▶ Redis reports + why-skipped
+identity.changes ───────┤   (engine steps)       └─▶ journey.control (ticks, hand-offs)
+journey.control ────────┘
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from pydantic import BaseModel
+
+from runtime.app import create_app
+from runtime.deadletter import FaustDeadLetters
+from runtime.intake import decode_event, decoded
+from runtime.redis import create_redis
+from runtime.settings import Settings
+from schemas.codec import encode
+from schemas.notifications import SendNotification
+from schemas.topics import (
+    CUSTOMER_EVENTS,
+    IDENTITY_CHANGES,
+    NOTIFICATIONS_OUTCOMES,
+    NOTIFICATIONS_REQUESTED,
+    SEGMENT_CHANGES,
+)
+from services.journey.adapters.partitioning import partition_function
+from services.journey.adapters.reports import JourneyReports
+from services.journey.adapters.scenarios import ScenarioArchive, load_scenarios, load_stores
+from services.journey.domain.catalogue import Catalogue, Context
+from services.journey.messages import CONTROL_ADAPTER, control_spec
+from services.journey.processor import JourneyClock, Processor
+from services.journey.settings import JourneySettings
+from services.journey.web import add_pages
+
+SERVICE = "journey"
+
+
+class FaustEmitter:
+    def __init__(self, requests: Any, control: Any) -> None:
+        self._requests, self._control = requests, control
+
+    async def request(self, request: SendNotification) -> None:
+        sent = await self._requests.send(key=request.customer_id.encode(), value=encode(request))
+        await sent  # acknowledged before the row that records it is written
+
+    async def control(
+        self, partition: int, key: str, message: BaseModel, *, wait: bool = False
+    ) -> None:
+        sent = await self._control.send(
+            key=key.encode(), value=encode(message), partition=partition
+        )
+        if wait:
+            await sent
+
+
+async def load_context(settings: Settings, journey: JourneySettings, redis: Any) -> Context:
+    """The scenarios on disk plus every older version people may still be inside."""
+    scenarios = load_scenarios(journey.scenarios_dir)
+    archived = await ScenarioArchive(redis, settings.namespace).register(scenarios)
+    stores = load_stores(journey.stores_file)
+    return Context.of(Catalogue.of(scenarios, archived), journey.policy(), stores)
+
+
+def build(
+    settings: Settings, journey: JourneySettings, ctx: Context
+) -> tuple[faust.App, Processor]:
+    app = create_app(SERVICE, settings, producer_linger=0.005)
+    ns, partitions = settings.namespace, settings.partitions or CUSTOMER_EVENTS.partitions
+
+    def topic(name: str, **options: Any) -> Any:
+        return app.topic(name, key_serializer="raw", value_serializer="raw", **options)
+
+    events_topic = topic(CUSTOMER_EVENTS.name(ns))
+    control_topic = topic(control_spec(partitions).name(ns), partitions=partitions)
+    rows = app.Table("journeys", partitions=partitions, key_type=bytes, value_type=bytes)
+    redis = create_redis(settings)
+    reports = JourneyReports(redis, ns, journey.why_keep)
+    processor = Processor(
+        rows,
+        ctx,
+        FaustEmitter(topic(NOTIFICATIONS_REQUESTED.name(ns)), control_topic),
+        reports,
+        partition_of=partition_function(partitions),
+        owned=lambda: {
+            tp.partition
+            for tp in app.assignor.assigned_actives()
+            if tp.topic == events_topic.get_topic_name()
+        },
+        clock=JourneyClock(journey.clock_skew_seconds),
+        sweep_batch=journey.sweep_batch,
+        flush_batch=journey.report_flush_batch,
+    )
+    dead_letters = FaustDeadLetters(app, ns)
+    limit = settings.max_message_bytes
+
+    @app.agent(events_topic)
+    async def apply_customer_events(stream: Any) -> None:
+        async for event in stream.events():
+            if not processor.wants(event.message.value or b""):
+                continue
+            got = await decode_event(
+                event, CUSTOMER_EVENTS.adapter, dead_letters, service=SERVICE, max_bytes=limit
+            )
+            if got is not None:
+                await processor.on_customer_event(
+                    got.value.customer_id, got.value.event, got.partition
+                )
+                await processor.maybe_flush()
+
+    @app.agent(topic(SEGMENT_CHANGES.name(ns)))
+    async def apply_segment_changes(stream: Any) -> None:
+        async for got in decoded(
+            stream, SEGMENT_CHANGES.adapter, dead_letters, service=SERVICE, max_bytes=limit
+        ):
+            await processor.on_segment_change(got.value, got.partition)
+
+    @app.agent(topic(NOTIFICATIONS_OUTCOMES.name(ns)))
+    async def apply_outcomes(stream: Any) -> None:
+        async for got in decoded(
+            stream, NOTIFICATIONS_OUTCOMES.adapter, dead_letters, service=SERVICE, max_bytes=limit
+        ):
+            await processor.on_outcome(got.value, got.partition)
+
+    @app.agent(topic(IDENTITY_CHANGES.name(ns)))
+    async def apply_identity_changes(stream: Any) -> None:
+        async for got in decoded(
+            stream, IDENTITY_CHANGES.adapter, dead_letters, service=SERVICE, max_bytes=limit
+        ):
+            await processor.on_identity_change(got.value)
+
+    @app.agent(control_topic)
+    async def apply_control(stream: Any) -> None:
+        async for got in decoded(
+            stream, CONTROL_ADAPTER, dead_letters, service=SERVICE, max_bytes=limit
+        ):
+            await processor.on_control(got.value, got.partition)
+            await processor.maybe_flush()
+
+    @rows.on_recover
+    async def rebuild() -> None:
+        processor.rebuild()
+
+    @app.timer(interval=journey.tick_interval_seconds)
+    async def sweep() -> None:
+        await processor.sweep()
+
+    @app.timer(interval=journey.report_flush_seconds)
+    async def flush_reports() -> None:
+        await reports.flush()
+
+    add_pages(app, reports, ctx)
+    return app, processor

@@ -1,0 +1,257 @@
+"""Between the agents and the journey engine: load the row, call the engine, emit,
+persist, index, count. No journey decision is made here.
+
+Stream shape:
+    customer.events ──relevant type?──▶ on_event ─┐
+    segment.changes ─────────────────▶ on_segment ├─▶ notifications.requested (acked first)
+    notifications.outcomes ──────────▶ on_outcome │   then the table row (state + due)
+    control: tick / fold / handed_off / forwarded ┘   then the due index and the reports
+    sweep (timer) ──pop due from the index──▶ control[TickDue → owner's partition]
+
+A notification request is acknowledged by Kafka before the row that records it is
+written: a crash in between asks again with the same notification_id (the notifier
+drops the duplicate) instead of losing the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, MutableMapping
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+from pydantic import BaseModel
+
+from runtime.time_index import TimeIndex
+from schemas.events import RawEvent
+from schemas.identity import CustomersMerged, IdentityChange
+from schemas.notifications import NotificationOutcome, SendNotification
+from schemas.segments import SegmentChanged
+from services.journey import metrics
+from services.journey.adapters.codec import decode, encode, next_due_of
+from services.journey.adapters.reports import JourneyReports
+from services.journey.domain import engine
+from services.journey.domain.catalogue import Context
+from services.journey.domain.outputs import Converted, Entered, Exited, Fired, Requested, Skipped
+from services.journey.domain.state import CustomerState
+from services.journey.messages import (
+    ControlMessage,
+    EventForwarded,
+    FoldRequested,
+    StateHandedOff,
+    TickDue,
+)
+
+log = logging.getLogger(__name__)
+
+
+class JourneyClock:
+    """Wall time, moved forward by event time when the shop's clock runs ahead (a
+    simulation or an accelerated test); events further ahead than ``skew`` than the
+    wall clock (a phone with a wrong clock) do not move it."""
+
+    def __init__(self, skew_seconds: float) -> None:
+        self.skew, self.watermark = skew_seconds, 0.0
+
+    def observe(self, at: float) -> None:
+        if at > self.watermark and at <= time.time() + self.skew:
+            self.watermark = at
+
+    def now(self) -> float:
+        return max(time.time(), self.watermark)
+
+
+class Emitter(Protocol):
+    async def request(self, request: SendNotification) -> None: ...
+    async def control(
+        self, partition: int, key: str, message: BaseModel, *, wait: bool = False
+    ) -> None: ...
+
+
+class Processor:
+    def __init__(
+        self,
+        table: MutableMapping[bytes, bytes],
+        ctx: Context,
+        emitter: Emitter,
+        reports: JourneyReports,
+        *,
+        partition_of: Callable[[str], int],
+        owned: Callable[[], set[int]],
+        clock: JourneyClock,
+        sweep_batch: int = 20_000,
+        flush_batch: int = 1_000,
+    ) -> None:
+        self.table, self.ctx, self.emitter, self.reports = table, ctx, emitter, reports
+        self.partition_of, self.owned, self.clock = partition_of, owned, clock
+        self.sweep_batch, self.flush_batch = sweep_batch, flush_batch
+        self.index = TimeIndex()
+        self.relevant = ctx.catalogue.relevant_types()
+
+    # -- intake ------------------------------------------------------------------
+
+    def wants(self, raw: bytes) -> bool:
+        """Peek at a customer event: move the clock; False if no journey can use its
+        type (it is then not decoded at all). Unreadable bytes are decoded (and
+        dead-lettered) by the caller."""
+        try:
+            event = orjson.loads(raw)["event"]
+            kind, occurred = event["type"], event["occurred_at"]
+            self.clock.observe(datetime.fromisoformat(occurred).timestamp())
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return True
+        if kind in self.relevant:
+            return True
+        metrics.EVENTS.labels("skipped").inc()
+        return False
+
+    def load(self, customer_id: str) -> CustomerState | None:
+        raw = self.table.get(customer_id.encode())
+        return None if raw is None else decode(raw)[0]
+
+    async def on_customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
+        state = self.load(customer_id)
+        if state is not None and state.absorbed_into is not None:
+            metrics.EVENTS.labels("forwarded").inc()
+            forwarded = EventForwarded(customer_id=state.absorbed_into, event=event)
+            survivor = state.absorbed_into
+            await self.emitter.control(self.partition_of(survivor), survivor, forwarded, wait=True)
+            return
+        metrics.EVENTS.labels("applied").inc()
+        result = engine.on_event(state, customer_id, event, self.clock.now(), self.ctx)
+        await self.apply(customer_id, result, partition, before=state)
+
+    async def on_segment_change(self, change: SegmentChanged, partition: int) -> None:
+        state = self.load(change.customer_id)
+        if state is not None and state.absorbed_into is not None:
+            return  # the survivor gets its own segment changes
+        result = engine.on_segment(state, change.customer_id, change, self.clock.now(), self.ctx)
+        await self.apply(change.customer_id, result, partition)
+
+    async def on_outcome(self, outcome: NotificationOutcome, partition: int) -> None:
+        state = self.load(outcome.customer_id)
+        if state is None or not state.sends:
+            return
+        result = engine.on_outcome(state, outcome)
+        await self.apply(outcome.customer_id, result, partition)
+
+    async def on_identity_change(self, change: IdentityChange) -> None:
+        if not isinstance(change, CustomersMerged):
+            return
+        survivor_partition = self.partition_of(change.customer_id)
+        for absorbed in change.absorbed:
+            request = FoldRequested(
+                customer_id=absorbed,
+                survivor=change.customer_id,
+                survivor_partition=survivor_partition,
+            )
+            await self.emitter.control(self.partition_of(absorbed), absorbed, request, wait=True)
+
+    async def on_control(self, message: ControlMessage, partition: int) -> None:
+        if isinstance(message, EventForwarded):
+            await self.on_customer_event(message.customer_id, message.event, partition)
+        elif isinstance(message, TickDue):
+            state = self.load(message.customer_id)
+            if state is None:
+                return
+            result = engine.on_tick(state, message.customer_id, self.clock.now(), self.ctx)
+            await self.apply(message.customer_id, result, partition)
+        elif isinstance(message, FoldRequested):
+            await self._hand_off(message, partition)
+        else:
+            absorbed, _ = decode(message.row.encode())
+            state = self.load(message.customer_id)
+            result = engine.merge(state, absorbed, self.clock.now(), self.ctx)
+            await self.apply(message.customer_id, result, partition)
+
+    async def _hand_off(self, message: FoldRequested, partition: int) -> None:
+        state = self.load(message.customer_id)
+        if state is None or state.absorbed_into is not None:
+            return
+        handed = StateHandedOff(
+            customer_id=message.survivor,
+            absorbed=message.customer_id,
+            row=encode(state, message.survivor_partition).decode(),
+        )
+        await self.emitter.control(message.survivor_partition, message.survivor, handed, wait=True)
+        self.store(message.customer_id, CustomerState(absorbed_into=message.survivor), partition)
+
+    # -- effects -----------------------------------------------------------------
+
+    async def apply(
+        self,
+        customer_id: str,
+        result: engine.Result,
+        partition: int,
+        before: CustomerState | None = None,
+    ) -> None:
+        for output in result.outputs:
+            if isinstance(output, Requested):
+                await self.emitter.request(output.request)
+        for output in result.outputs:
+            self.count(customer_id, output)
+        if before is None and result.state.is_empty():
+            return  # nothing worth a row (e.g. a first product view that entered nothing)
+        self.store(customer_id, result.state, partition)
+
+    def count(self, customer_id: str, output: Any) -> None:
+        if isinstance(output, Requested):
+            r = output.request
+            metrics.REQUESTED.labels(r.journey_id or "", r.channels[0].value).inc()
+        elif isinstance(output, Entered):
+            metrics.ENTERED.labels(output.journey, output.variant).inc()
+        elif isinstance(output, Exited):
+            metrics.EXITED.labels(output.journey, output.reason.split(":")[0]).inc()
+        elif isinstance(output, Skipped):
+            metrics.SKIPPED.labels(output.reason).inc()
+        elif isinstance(output, Converted):
+            metrics.CONVERSIONS.labels(output.journey, output.variant).inc()
+            metrics.REVENUE.labels(output.journey).inc(output.amount)
+        elif isinstance(output, Fired):
+            metrics.LATENESS.observe(max(0.0, output.lateness))
+            return
+        self.reports.stage(customer_id, output)
+
+    def store(self, customer_id: str, state: CustomerState, partition: int) -> None:
+        self.table[customer_id.encode()] = encode(state, partition)
+        self.index.schedule(partition, customer_id, state.next_due())
+
+    async def maybe_flush(self) -> None:
+        if self.reports.pending() >= self.flush_batch:
+            await self.reports.flush()
+
+    # -- time --------------------------------------------------------------------
+
+    async def sweep(self) -> int:
+        """Send a tick to each customer whose next due time has passed."""
+        started, now, sent = time.perf_counter(), self.clock.now(), 0
+        for partition in sorted(self.owned()):
+            for customer_id in self.index.pop_due(partition, now, self.sweep_batch):
+                tick = TickDue(customer_id=customer_id, due=now)
+                await self.emitter.control(partition, customer_id, tick)
+                sent += 1
+        metrics.SWEEP_SECONDS.observe(time.perf_counter() - started)
+        metrics.TIMERS.set(self.index.size())
+        return sent
+
+    def rebuild(self) -> int:
+        """After recovery or a rebalance: the due index from the rows of owned partitions."""
+        started, owned = time.perf_counter(), self.owned()
+        due: dict[int, dict[str, float]] = {}
+        rows = 0
+        for key, raw in self.table.items():
+            next_due, partition = next_due_of(raw)
+            if partition not in owned or next_due is None:
+                continue
+            rows += 1
+            due.setdefault(partition, {})[key.decode()] = next_due
+        self.index.clear()
+        for partition, entries in due.items():
+            self.index.load(partition, entries)
+        metrics.TIMERS.set(self.index.size())
+        metrics.INSTANCES.set(rows)
+        metrics.REBUILD_SECONDS.set(time.perf_counter() - started)
+        log.info("due index rebuilt", extra={"customers": rows})
+        return rows

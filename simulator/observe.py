@@ -1,0 +1,98 @@
+"""Read the pipeline from outside: each worker's ``/metrics`` and the consumer groups' lag."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import httpx
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from runtime.kafka import create_admin, create_consumer
+
+log = logging.getLogger(__name__)
+Labels = tuple[tuple[str, str], ...]
+WORKER_GROUPS = ("identity", "segmenter", "notifier")
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """One worker's samples: name -> labels -> value (None: the worker did not answer)."""
+
+    samples: dict[str, dict[Labels, float]] | None
+
+    @property
+    def up(self) -> bool:
+        return self.samples is not None
+
+    def total(self, name: str, **match: str) -> float | None:
+        """The sum over the samples matching ``match``; None when the worker or metric is absent."""
+        if self.samples is None or name not in self.samples:
+            return None
+        return sum(
+            v
+            for k, v in self.samples[name].items()
+            if all(dict(k).get(a) == b for a, b in match.items())
+        )
+
+    def by(self, name: str, *labels: str) -> dict[tuple[str, ...], float]:
+        out: dict[tuple[str, ...], float] = {}
+        for key, value in (self.samples or {}).get(name, {}).items():
+            found = dict(key)
+            group = tuple(found.get(label, "") for label in labels)
+            out[group] = out.get(group, 0.0) + value
+        return out
+
+
+def parse(text: str) -> dict[str, dict[Labels, float]]:
+    samples: dict[str, dict[Labels, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def scrape(client: httpx.Client, url: str) -> Scrape:
+    try:
+        answer = client.get(url, timeout=1.5)
+        answer.raise_for_status()
+    except httpx.HTTPError:
+        return Scrape(None)
+    return Scrape(parse(answer.text))
+
+
+class Lag:
+    """Committed offsets vs high watermarks per consumer group ``<namespace>-<service>``.
+
+    The offsets are read with an admin client and a consumer that never joins a group,
+    so measuring does not disturb the workers.
+    """
+
+    def __init__(self, bootstrap: str, namespace: str) -> None:
+        self.namespace = namespace
+        self._admin = create_admin(bootstrap)
+        self._consumer = create_consumer(bootstrap, f"{namespace}-console-{time.time_ns()}")
+
+    def measure(self) -> dict[str, int | None]:
+        return {name: self._group(f"{self.namespace}-{name}") for name in WORKER_GROUPS}
+
+    def _group(self, group: str) -> int | None:
+        try:
+            request = [ConsumerGroupTopicPartitions(group)]
+            found = self._admin.list_consumer_group_offsets(request, request_timeout=2)
+            committed: list[TopicPartition] = found[group].result(timeout=3).topic_partitions
+            return sum(self._behind(tp) for tp in committed) if committed else None
+        except (KafkaException, TimeoutError, KeyError) as err:
+            log.debug("lag of %s: %s", group, err)
+            return None
+
+    def _behind(self, tp: TopicPartition) -> int:
+        if tp.offset < 0:  # nothing committed yet on this partition
+            return 0
+        _, high = self._consumer.get_watermark_offsets(tp, timeout=2)
+        return max(0, int(high) - tp.offset)
+
+    def close(self) -> None:
+        self._consumer.close()
