@@ -42,6 +42,7 @@ def create_app(
         "producer_acks": -1,
         "autodiscover": False,
         "table_cleanup_interval": 30.0,
+        "broker_session_timeout": settings.session_timeout_seconds,
         **overrides,
     }
     app = faust.App(app_id, **options)

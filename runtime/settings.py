@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     business_timezone: str = "Asia/Tokyo"
+    session_timeout_seconds: float = Field(
+        default=30.0,
+        ge=6,
+        le=300,
+        description="consumer group session: how soon a dead worker's partitions move",
+    )
     profile_path: str | None = Field(
         default=None, description="Write a cProfile of the worker here when it stops"
     )

@@ -1,0 +1,189 @@
+"""The journey worker on real Kafka + Redis: cart reminders at the right (simulated)
+times, cancelled by purchases anywhere, timers that survive kill -9, geo-push."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from runtime.settings import Settings
+from schemas.channels import Channel
+from schemas.notifications import SendNotification
+from schemas.topics import NOTIFICATIONS_REQUESTED
+from tests.integration.journey.helpers import (
+    BASE,
+    JOURNEY,
+    SIMULATED_CLOCK,
+    advance_clock,
+    at_offsets,
+    requests,
+    send_events,
+    treated,
+)
+from tests.integration.journey.stitching import cart_then_store_visit
+from tests.unit.journey.builders import DAY, HOUR, MINUTE, added, consent, followed, order, ping
+
+pytestmark = pytest.mark.usefixtures("topics", "redis_client")
+NEAR_SHIBUYA = (35.6600, 139.7010)
+
+
+@pytest.fixture
+def journey_worker(
+    worker_factory: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
+) -> Callable[[], Any]:
+    for name, value in SIMULATED_CLOCK.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KIZUNA_JOURNEY_TICK_INTERVAL_SECONDS", "0.1")
+    monkeypatch.setenv("KIZUNA_SESSION_TIMEOUT_SECONDS", "6")  # a killed worker's turn passes fast
+    return lambda: worker_factory(JOURNEY)
+
+
+@pytest.fixture
+def requested(settings: Settings, consumer_factory: Callable[..., Consumer]) -> Consumer:
+    return consumer_factory(NOTIFICATIONS_REQUESTED.name(settings.namespace))
+
+
+def test_when_a_cart_is_abandoned_then_three_reminders_go_out_at_1h_1d_3d(
+    settings: Settings, producer: Producer, journey_worker: Callable[[], Any], requested: Consumer
+) -> None:
+    journey_worker()
+    [customer] = treated("cart", "cart_abandonment", 0.05)
+    send_events(producer, settings, customer, followed(BASE - DAY), added(BASE))
+
+    advance_clock(producer, settings, BASE + 59 * MINUTE)
+    assert requests(requested, 0, quiet=3) == []
+    advance_clock(producer, settings, BASE + HOUR + MINUTE)
+    first = requests(requested, 1)
+    advance_clock(producer, settings, BASE + DAY + MINUTE)
+    second = requests(requested, 1)
+    advance_clock(producer, settings, BASE + 3 * DAY + MINUTE)
+    third = requests(requested, 1)
+
+    assert at_offsets(first + second + third, BASE) == [HOUR, DAY, 3 * DAY]
+    assert [r.data["reminder"] for r in first + second + third] == [1, 2, 3]
+    assert {r.customer_id for r in first + second + third} == {customer}
+    assert (first + second + third)[0].channels[0] is Channel.LINE
+
+
+def test_when_the_same_customer_buys_in_a_store_then_no_reminder(
+    settings: Settings,
+    producer: Producer,
+    worker_factory: Callable[[str], Any],
+    journey_worker: Callable[[], Any],
+    requested: Consumer,
+) -> None:
+    """Identity stitches the web visitor and the store's member card; the journey sees
+    one customer whose store purchase ends the online cart journey."""
+    worker_factory("services.identity")
+    journey_worker()
+    buyer = cart_then_store_visit(producer, settings, BASE, 1, buys_in_store=True)
+    browser = cart_then_store_visit(producer, settings, BASE, 2, buys_in_store=False)
+    time.sleep(3)  # identity resolves and the journey takes both carts in
+    advance_clock(producer, settings, BASE + HOUR + MINUTE)
+    got = carts(requests(requested, 1, quiet=4))
+    assert [(r.customer_id, r.step_id) for r in got] == [(browser, "reminder_1")]
+    assert buyer not in {r.customer_id for r in got}
+
+
+def test_when_an_order_arrives_late_with_an_earlier_event_time_then_it_still_cancels(
+    settings: Settings, producer: Producer, journey_worker: Callable[[], Any], requested: Consumer
+) -> None:
+    journey_worker()
+    [customer] = treated("late", "cart_abandonment", 0.05)
+    send_events(producer, settings, customer, followed(BASE - DAY), added(BASE))
+    advance_clock(producer, settings, BASE + HOUR + MINUTE)
+    assert len(requests(requested, 1)) == 1  # reminder 1 went out before the order was known
+    # the order was placed at 10:30 but its event reaches us only now, a day later
+    send_events(producer, settings, customer, order(BASE + 30 * MINUTE, cart_id="cart-1"))
+    time.sleep(1)
+    advance_clock(producer, settings, BASE + DAY + MINUTE)
+    advance_clock(producer, settings, BASE + 3 * DAY + MINUTE)
+    later = requests(requested, 1, timeout=8, quiet=3)  # the order's thank-you mail
+    assert [r.journey_id for r in later] == ["post_purchase"]
+
+
+def test_when_the_worker_is_killed_with_timers_pending_then_each_step_fires_exactly_once(
+    settings: Settings, producer: Producer, journey_worker: Callable[[], Any], requested: Consumer
+) -> None:
+    customers = treated("kill", "cart_abandonment", 0.05, count=20)
+    worker = journey_worker()
+    for customer in customers:
+        send_events(producer, settings, customer, followed(BASE - DAY), added(BASE))
+    wait_for_metric(worker, "kizuna_journey_timers_pending", 20)
+    time.sleep(1.5)  # let the table's changelog catch up with the rows
+    worker.process.send_signal(signal.SIGKILL)
+    worker.process.wait(10)
+
+    worker = journey_worker()  # recovers the rows, rebuilds the due index
+    advance_clock(producer, settings, BASE + HOUR + MINUTE)
+    early = requests(requested, 10, quiet=0)  # some fired ...
+    worker.process.send_signal(signal.SIGKILL)  # ... and the worker dies mid-firing
+    worker.process.wait(10)
+
+    journey_worker()  # each step is given time to fire before the clock moves on:
+    # a reminder whose clock jumped past its expiry would be skipped as stale
+    advance_clock(producer, settings, BASE + HOUR + 2 * MINUTE)
+    fired = len({r.notification_id for r in early})
+    got = early + requests(requested, 20 - fired, timeout=90)
+    for later in (BASE + DAY + MINUTE, BASE + 3 * DAY + MINUTE):
+        advance_clock(producer, settings, later)
+        got += requests(requested, 20, timeout=60)
+    steps = {(r.customer_id, r.step_id) for r in got}
+    assert steps == {(c, s) for c in customers for s in ("reminder_1", "reminder_2", "reminder_3")}
+    by_id: dict[str, set[str]] = {}
+    for r in got:
+        by_id.setdefault(r.notification_id, set()).add(r.model_dump_json(exclude={"data"}))
+    assert len(by_id) == 60  # one notification id per step and customer
+    assert all(len(bodies) == 1 for bodies in by_id.values())  # a repeat is the same request
+
+
+def test_when_the_app_reports_a_location_in_a_store_then_one_push_within_the_cooldown(
+    settings: Settings, producer: Producer, journey_worker: Callable[[], Any], requested: Consumer
+) -> None:
+    journey_worker()
+    [customer] = treated("geo", "geo_push", 0.0)
+    visit = BASE + 2 * HOUR  # 12:00 in Tokyo, the store is open
+    send_events(
+        producer,
+        settings,
+        customer,
+        consent(BASE - DAY, Channel.PUSH),
+        ping(visit, *NEAR_SHIBUYA),
+        ping(visit + 3 * MINUTE, *NEAR_SHIBUYA),
+    )
+    [push] = requests(requested, 1)
+    assert (push.template, push.channels, push.data["store_id"]) == (
+        "store_welcome",
+        (Channel.PUSH,),
+        "shibuya",
+    )
+    send_events(
+        producer,
+        settings,
+        customer,
+        ping(visit + DAY, *NEAR_SHIBUYA),
+        ping(visit + DAY + 3 * MINUTE, *NEAR_SHIBUYA),
+    )
+    assert requests(requested, 0, quiet=4) == []
+
+
+def carts(got: list[SendNotification]) -> list[SendNotification]:
+    return [r for r in got if r.journey_id == "cart_abandonment"]
+
+
+def wait_for_metric(worker: Any, name: str, value: float, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        for line in worker.metrics().splitlines():
+            if line.startswith(name + " "):
+                seen = float(line.split()[1])
+                if seen >= value:
+                    return
+        time.sleep(0.3)
+    raise AssertionError(f"{name} stayed at {seen}, wanted {value}")

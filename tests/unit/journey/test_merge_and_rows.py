@@ -1,0 +1,90 @@
+"""Merges move journeys to the survivor without double sends; rows round-trip; reports."""
+
+from __future__ import annotations
+
+from schemas.channels import Channel
+from services.journey.adapters.codec import decode, encode, next_due_of
+from services.journey.domain import engine
+from services.journey.domain.measure import report_of
+from services.journey.domain.outputs import Exited
+from tests.unit.journey.builders import (
+    DAY,
+    HOUR,
+    T0,
+    Story,
+    added,
+    context_factory,
+    receipt,
+    shipped,
+)
+
+
+def test_when_the_absorbed_customer_was_mid_journey_then_the_survivor_continues_it_once() -> None:
+    ctx = context_factory(shipped()["cart_abandonment"])
+    web = Story(ctx, customer_id="c-1").opted_in(Channel.LINE)
+    web.event(added(T0))
+    web.tick(T0 + HOUR)  # reminder 1 sent to the web profile
+    store = Story(ctx, customer_id="c-store").opted_in(Channel.EMAIL)
+    assert web.state is not None
+    merged = engine.merge(store.state, web.state, T0 + 2 * HOUR, ctx)
+    survivor = Story(ctx, customer_id="c-store")
+    survivor.state = merged.state
+    survivor.run_until(T0 + 10 * DAY)
+    reminders = [r.data["reminder"] for r in survivor.sent()]
+    assert reminders == [2, 3]  # reminder 1 is not sent again
+    assert {r.customer_id for r in survivor.sent()} == {"c-store"}
+    first_id = web.sent()[0].notification_id
+    assert first_id not in {r.notification_id for r in survivor.sent()}
+
+
+def test_when_both_profiles_chase_the_same_cart_then_only_the_earlier_one_goes_on() -> None:
+    ctx = context_factory(shipped()["cart_abandonment"])
+    a = Story(ctx, customer_id="c-a").opted_in(Channel.LINE)
+    a.event(added(T0))
+    b = Story(ctx, customer_id="c-b").opted_in(Channel.LINE)
+    b.event(added(T0 + 600))
+    assert a.state is not None and b.state is not None
+    merged = engine.merge(a.state, b.state, T0 + 700, ctx)
+    assert [o.reason for o in merged.outputs if isinstance(o, Exited)] == ["merged"]
+    assert len(merged.state.active("cart_abandonment")) == 1
+
+
+def test_when_a_store_purchase_was_made_by_the_absorbed_profile_then_it_counts_after_merge() -> None:
+    ctx = context_factory(shipped()["f2_nudge"])
+    store = Story(ctx, customer_id="c-store")
+    store.event(receipt(T0 - 50 * DAY))
+    web = Story(ctx, customer_id="c-web")
+    merged = engine.merge(web.state, store.state or web.state, T0, ctx)  # type: ignore[arg-type]
+    assert merged.state.orders == 1
+
+
+def test_when_a_row_is_encoded_then_it_decodes_to_the_same_state_and_is_small() -> None:
+    s = Story(context_factory(shipped()["cart_abandonment"])).opted_in(Channel.LINE)
+    s.event(added(T0))
+    assert s.state is not None
+    raw = encode(s.state, 5)
+    assert decode(raw) == (s.state, 5)
+    assert next_due_of(raw) == (T0 + HOUR, 5)
+    assert len(raw) < 500
+
+
+def test_when_counters_are_read_then_the_report_compares_treated_and_holdout() -> None:
+    counters = {
+        "entered:default": 900,
+        "entered:holdout": 100,
+        "converted:default": 45,
+        "converted:holdout": 2,
+        "value:default": 9_000_000,
+        "value:holdout": 1_000_000,
+        "recovered:default": 30,
+        "recovered_revenue:default": 240_000,
+        "sent:default": 2_400,
+        "skipped:capped": 12,
+    }
+    report = report_of("cart_abandonment", counters)
+    assert report.recovery.abandoned_carts == 1_000
+    assert report.recovery.lost_opportunity_yen == 10_000_000
+    assert report.recovery.recovery_rate == 0.03
+    assert report.incremental_conversion is not None
+    assert round(report.incremental_conversion, 4) == 0.03  # 5 % vs 2 %
+    assert report.skipped == {"capped": 12}
