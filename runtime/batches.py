@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 EX_TEMPFAIL = 75
 
 
-def _fail_stop(service: str, why: str) -> None:
+def fail_stop(service: str, why: str) -> None:
+    """Exit at once, before faust can commit an offset past unfinished work."""
     log.critical(
         "stopping hard so the batch is redelivered", extra={"service": service, "why": why}
     )
@@ -36,10 +37,10 @@ async def run_to_completion(work: Awaitable[None], *, service: str, drain_second
         try:
             await asyncio.wait_for(asyncio.shield(task), drain_seconds)
         except BaseException as err:
-            _fail_stop(service, f"batch unfinished at shutdown: {err!r}")
+            fail_stop(service, f"batch unfinished at shutdown: {err!r}")
         raise
     except Exception as err:
-        _fail_stop(service, f"batch failed: {err!r}")
+        fail_stop(service, f"batch failed: {err!r}")
 
 
 async def process_batches(

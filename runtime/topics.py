@@ -8,15 +8,18 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
+from pydantic import TypeAdapter
 
 from runtime.kafka import create_admin
 from runtime.settings import load_settings
 from schemas.topics import CATALOGUE, TopicSpec
 
 log = logging.getLogger(__name__)
+_RAW: TypeAdapter[bytes] = TypeAdapter(bytes)
 
 
 def ensure_topics(
@@ -50,6 +53,22 @@ def ensure_topics(
             if err.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
     return created
+
+
+@dataclass(frozen=True)
+class ChangelogSpec(TopicSpec):
+    """A faust table's changelog, ``<namespace>-<app>-<table>-changelog``, compacted.
+
+    Created before the worker starts: a worker that sees the topic appear only after its
+    first metadata fetch believes it has 0 partitions and its agents crash-loop
+    (faust PartitionsMismatch)."""
+
+    def name(self, namespace: str = "kizuna") -> str:
+        return f"{namespace}-{self.suffix}-changelog"
+
+
+def changelog_spec(app: str, table: str, partitions: int) -> ChangelogSpec:
+    return ChangelogSpec(f"{app}-{table}", "table key", "table row", _RAW, partitions, "compact")
 
 
 def delete_topics(admin: AdminClient, names: list[str], timeout: float = 30.0) -> None:

@@ -14,7 +14,7 @@ from runtime.kafka import create_admin, create_consumer
 
 log = logging.getLogger(__name__)
 Labels = tuple[tuple[str, str], ...]
-WORKER_GROUPS = ("identity", "segmenter", "notifier")
+WORKER_GROUPS = ("identity", "segmenter", "journey", "notifier")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ class SimulatorSettings(BaseSettings):
             "gateway": "http://127.0.0.1:8080/metrics",
             "identity": "http://127.0.0.1:6066/metrics",
             "segmenter": "http://127.0.0.1:6067/metrics",
+            "journey": "http://127.0.0.1:6068/metrics",
             "notifier": "http://127.0.0.1:6069/metrics",
         },
         description="Each worker's /metrics, scraped by the live view",

@@ -17,6 +17,7 @@ STAGES: tuple[tuple[str, str, str, str | None], ...] = (
     ("gateway", "accepted", "kizuna_gateway_events_accepted_total", None),
     ("identity", "resolved", "kizuna_identity_events_resolved_total", "identity"),
     ("segmenter", "applied", "kizuna_segmenter_events_applied_total", "segmenter"),
+    ("journey", "events", "kizuna_journey_events_total", "journey"),
     ("notifier", "sends", "kizuna_notifier_sends_total", "notifier"),
 )
 
@@ -57,6 +58,7 @@ def render(obs: Observation, rates: Rates, title: str) -> Group:
         _header(obs),
         _pipeline(obs, rates),
         _side_by_side(_identity(obs), _segments(obs)),
+        _journeys(obs),
         _side_by_side(_messages(obs), _deadletters(obs)),
     )
 
@@ -136,6 +138,36 @@ def _segments(obs: Observation) -> Table:
         table.add_row(dimension, segment, fmt(n))
     if not counts:
         table.add_row(DASH, DASH, DASH)
+    return table
+
+
+def _journeys(obs: Observation) -> Table:
+    """Per journey: entries, requested messages, conversions; recovered carts; why skipped."""
+    scrape = obs.scrapes.get("journey", Scrape(None))
+    pending = scrape.total("kizuna_journey_timers_pending")
+    table = Table(title=f"journeys (pending timers {fmt(pending)})", title_justify="left")
+    for column in ("journey", "entered", "requested", "converted", "revenue ¥"):
+        table.add_column(column, justify="left" if column == "journey" else "right")
+    entered = scrape.by("kizuna_journey_entered_total", "journey")
+    requested = scrape.by("kizuna_journey_notifications_requested_total", "journey")
+    converted = scrape.by("kizuna_journey_conversions_total", "journey")
+    revenue = scrape.by("kizuna_journey_conversion_revenue_yen_total", "journey")
+    names = sorted({k[0] for k in (*entered, *requested, *converted)})
+    for name in names:
+        key = (name,)
+        table.add_row(
+            name,
+            fmt(entered.get(key)),
+            fmt(requested.get(key)),
+            fmt(converted.get(key)),
+            fmt(revenue.get(key)),
+        )
+    if not names:
+        table.add_row(DASH, DASH, DASH, DASH, DASH)
+    skipped = scrape.by("kizuna_journey_skipped_total", "reason")
+    if skipped:
+        reasons = ", ".join(f"{r} {fmt(n)}" for (r,), n in sorted(skipped.items()))
+        table.caption = f"skipped or deferred: {reasons}"
     return table
 
 

@@ -22,6 +22,8 @@ export KIZUNA_LOG_FORMAT="${KIZUNA_LOG_FORMAT:-json}"
 SIM_WRITE_KEYS='{"sim-web-key":"web","sim-app-key":"app"}'
 export KIZUNA_GATEWAY_WRITE_KEYS="${KIZUNA_GATEWAY_WRITE_KEYS:-$SIM_WRITE_KEYS}"
 export KIZUNA_GATEWAY_LINE_CHANNEL_SECRET="${KIZUNA_GATEWAY_LINE_CHANNEL_SECRET:-sim-line-channel-secret}"
+# The shop's clock runs ahead of the wall clock (--speed): journeys follow event time.
+export KIZUNA_JOURNEY_CLOCK_SKEW_SECONDS="${KIZUNA_JOURNEY_CLOCK_SKEW_SECONDS:-315360000}"
 export KIZUNA_SIM_STATS_FILE="${KIZUNA_SIM_STATS_FILE:-$ROOT/.local/simulator/stats.json}"
 rm -f "$KIZUNA_SIM_STATS_FILE"
 

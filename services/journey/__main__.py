@@ -9,10 +9,10 @@ from runtime.app import run_worker
 from runtime.kafka import create_admin
 from runtime.redis import create_redis
 from runtime.settings import Settings, load_settings
-from runtime.topics import ensure_topics
+from runtime.topics import changelog_spec, ensure_topics
 from schemas.topics import CUSTOMER_EVENTS
 from services.journey.adapters.scenarios import ScenarioError
-from services.journey.app import SERVICE, build, load_context
+from services.journey.app import SERVICE, TABLE, build, load_context
 from services.journey.domain.catalogue import Context
 from services.journey.messages import control_spec
 from services.journey.settings import JourneySettings, load_journey_settings
@@ -26,7 +26,9 @@ def main() -> None:
     except ScenarioError as err:
         sys.exit(f"journey: {err}")
     ensure_topics(
-        create_admin(settings.kafka), settings.namespace, specs=[control_spec(partitions)]
+        create_admin(settings.kafka),
+        settings.namespace,
+        specs=[control_spec(partitions), changelog_spec(SERVICE, TABLE, partitions)],
     )
     app, _ = build(settings, journey, ctx)
     run_worker(app, settings, SERVICE)

@@ -15,6 +15,7 @@ import faust
 from pydantic import BaseModel
 
 from runtime.app import create_app
+from runtime.batches import fail_stop
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decode_event, decoded
 from runtime.redis import create_redis
@@ -38,15 +39,20 @@ from services.journey.settings import JourneySettings
 from services.journey.web import add_pages
 
 SERVICE = "journey"
+TABLE = "journeys"
 
 
 class FaustEmitter:
+    """Requests are not awaited one by one: faust flushes its producer before it commits
+    an offset, and a request Kafka refused stops the worker before that commit, so the
+    event is processed again after the restart (same notification_id)."""
+
     def __init__(self, requests: Any, control: Any) -> None:
         self._requests, self._control = requests, control
 
     async def request(self, request: SendNotification) -> None:
         sent = await self._requests.send(key=request.customer_id.encode(), value=encode(request))
-        await sent  # acknowledged before the row that records it is written
+        sent.add_done_callback(_stop_unless_delivered)
 
     async def control(
         self, partition: int, key: str, message: BaseModel, *, wait: bool = False
@@ -56,6 +62,11 @@ class FaustEmitter:
         )
         if wait:
             await sent
+
+
+def _stop_unless_delivered(sent: Any) -> None:
+    if sent.cancelled() or sent.exception() is not None:
+        fail_stop(SERVICE, f"notification request not delivered: {sent.exception()!r}")
 
 
 async def load_context(settings: Settings, journey: JourneySettings, redis: Any) -> Context:
@@ -77,7 +88,7 @@ def build(
 
     events_topic = topic(CUSTOMER_EVENTS.name(ns))
     control_topic = topic(control_spec(partitions).name(ns), partitions=partitions)
-    rows = app.Table("journeys", partitions=partitions, key_type=bytes, value_type=bytes)
+    rows = app.Table(TABLE, partitions=partitions, key_type=bytes, value_type=bytes)
     redis = create_redis(settings)
     reports = JourneyReports(redis, ns, journey.why_keep)
     processor = Processor(

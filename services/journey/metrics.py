@@ -9,6 +9,9 @@ EVENTS = Counter(
     "Customer events seen, by what the journey did with them",
     ["handling"],  # skipped (type no journey uses) | applied | forwarded
 )
+EVENTS_SKIPPED = EVENTS.labels("skipped")
+EVENTS_APPLIED = EVENTS.labels("applied")
+EVENTS_FORWARDED = EVENTS.labels("forwarded")
 ENTERED = Counter("kizuna_journey_entered_total", "Journey entries", ["journey", "variant"])
 EXITED = Counter("kizuna_journey_exited_total", "Journey exits", ["journey", "reason"])
 REQUESTED = Counter(

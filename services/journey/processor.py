@@ -8,9 +8,10 @@ Stream shape:
     control: tick / fold / handed_off / forwarded ┘   then the due index and the reports
     sweep (timer) ──pop due from the index──▶ control[TickDue → owner's partition]
 
-A notification request is acknowledged by Kafka before the row that records it is
-written: a crash in between asks again with the same notification_id (the notifier
-drops the duplicate) instead of losing the message.
+A notification request is sent before the row that records it is written, and faust
+flushes its producer before it commits the event's offset: a crash in between asks
+again with the same notification_id (the notifier drops the duplicate) instead of
+losing the message.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class Processor:
             return True
         if kind in self.relevant:
             return True
-        metrics.EVENTS.labels("skipped").inc()
+        metrics.EVENTS_SKIPPED.inc()
         return False
 
     def load(self, customer_id: str) -> CustomerState | None:
@@ -114,12 +115,12 @@ class Processor:
     async def on_customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
         state = self.load(customer_id)
         if state is not None and state.absorbed_into is not None:
-            metrics.EVENTS.labels("forwarded").inc()
+            metrics.EVENTS_FORWARDED.inc()
             forwarded = EventForwarded(customer_id=state.absorbed_into, event=event)
             survivor = state.absorbed_into
             await self.emitter.control(self.partition_of(survivor), survivor, forwarded, wait=True)
             return
-        metrics.EVENTS.labels("applied").inc()
+        metrics.EVENTS_APPLIED.inc()
         result = engine.on_event(state, customer_id, event, self.clock.now(), self.ctx)
         await self.apply(customer_id, result, partition, before=state)
 

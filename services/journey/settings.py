@@ -34,6 +34,7 @@ class JourneySettings(BaseSettings):
     quiet_action: Literal["defer", "drop"] = "defer"
     global_holdout: float = Field(default=0.05, ge=0, le=0.5)
     holdout_salt: str = "kizuna"
+    shop_name: str = Field(default="絆ストア", description="store_name in every message's data")
     tick_interval_seconds: float = Field(default=0.2, gt=0)
     sweep_batch: int = Field(default=20_000, ge=1)
     clock_skew_seconds: float = Field(
@@ -71,6 +72,7 @@ class JourneySettings(BaseSettings):
             quiet_hours=quiet,
             global_holdout=self.global_holdout,
             salt=self.holdout_salt,
+            template_defaults={"store_name": self.shop_name},
         )
 
 

@@ -30,6 +30,7 @@ from services.segmenter.settings import SegmenterSettings
 from services.segmenter.web import add_pages
 
 SERVICE = "segmenter"
+TABLE = "customers"
 
 
 def control_spec(partitions: int) -> TopicSpec:
@@ -68,7 +69,7 @@ def build(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, Proces
     changes_topic = topic(IDENTITY_CHANGES.name(ns))
     control_topic = topic(control_spec(partitions).name(ns), partitions=partitions)
     customers = app.Table(
-        "customers",
+        TABLE,
         partitions=partitions,
         key_type=bytes,  # bytes -> "raw" serializer for the changelog and its recovery
         value_type=bytes,

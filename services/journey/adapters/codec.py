@@ -7,7 +7,6 @@ from the table alone; positional lists keep a pending timer's row small.
 
 from __future__ import annotations
 
-from dataclasses import astuple
 from typing import Any
 
 import orjson
@@ -33,7 +32,7 @@ def encode(state: CustomerState, partition: int) -> bytes:
         state.birthday,
         state.timezone,
         state.scheduled,
-        {k: astuple(v) for k, v in state.visits.items()},
+        {k: [v.first_inside, v.last_inside, v.last_triggered] for k, v in state.visits.items()},
         state.recent_events,
         state.absorbed_into,
     ]
@@ -42,16 +41,19 @@ def encode(state: CustomerState, partition: int) -> bytes:
         partition,
         state.next_due(),
         [_instance(i) for i in state.instances],
-        {k: astuple(v) for k, v in state.entries.items()},
-        [astuple(s) for s in state.sends],
-        [astuple(p) for p in state.purchases],
+        {k: [v.count, v.last_at, v.last_event_id] for k, v in state.entries.items()},
+        [[s.at, s.notification_id, s.channel] for s in state.sends],
+        [[p.at, p.type, p.order_id, p.cart_id, p.amount] for p in state.purchases],
         facts,
     ]
     return orjson.dumps(row)
 
 
+_INSTANCE_FIELDS = Instance.__slots__
+
+
 def _instance(i: Instance) -> list[Any]:
-    row = list(astuple(i))
+    row = [getattr(i, name) for name in _INSTANCE_FIELDS]  # data is shared, not copied
     while len(row) > 12 and row[-1] in (None, False, 0, {}):
         row.pop()  # trailing defaults cost bytes on every pending timer
     return row
@@ -84,8 +86,7 @@ def decode(raw: bytes) -> tuple[CustomerState, int]:
 
 def _decode_instance(fields: list[Any]) -> Instance:
     inst = Instance(*fields[:4])
-    names = Instance.__slots__
-    for name, value in zip(names[4:], fields[4:], strict=False):
+    for name, value in zip(_INSTANCE_FIELDS[4:], fields[4:], strict=False):
         setattr(inst, name, value)
     return inst
 

@@ -15,6 +15,9 @@ from redis.asyncio import Redis
 from services.journey.domain.outputs import Converted, Entered, Exited, Output, Requested, Skipped
 
 FACT_TTL_SECONDS = 120 * 86_400
+# re-entry refusals happen on every product view of a browsing customer: counted in the
+# metrics, not written per customer
+QUIET_REFUSALS = frozenset({"cooldown", "entered_before", "max_entries"})
 WHY_TTL_SECONDS = 90 * 86_400
 
 COUNT_ONCE = """
@@ -49,7 +52,7 @@ class JourneyReports:
         fact = self._fact(output)
         if fact is not None:
             self._facts.append(fact)
-        if isinstance(output, Skipped):
+        if isinstance(output, Skipped) and output.reason not in QUIET_REFUSALS:
             record = {
                 "at": output.at,
                 "journey": output.journey,
@@ -83,7 +86,7 @@ class JourneyReports:
                 self.report_key(o.journey),
                 [f"exited:{o.reason}", 1],
             ]
-        if isinstance(o, Skipped) and o.final:
+        if isinstance(o, Skipped) and o.final and o.reason not in QUIET_REFUSALS:
             fid = f"k:{o.journey}:{o.instance_id}:{o.step}:{o.reason}:{o.at}"
             return [dedupe + fid, self.report_key(o.journey), [f"skipped:{o.reason}", 1]]
         return None

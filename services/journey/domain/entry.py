@@ -13,6 +13,8 @@ from services.journey.domain.scenario import Audience, Scenario
 from services.journey.domain.state import CustomerState, Entries, Instance
 from services.journey.domain.steps import advance
 
+MAX_ITEMS = 5
+
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
@@ -23,6 +25,13 @@ class Trigger:
     key: str | None = None
     value: int = 0
     data: dict[str, Any] = field(default_factory=dict)
+
+
+def grow(data: dict[str, Any], more: dict[str, Any]) -> None:
+    """Another item went into the same cart: list it (a few) and add to the total."""
+    items = data.setdefault("items", [])
+    items.extend(more.get("items", [])[: max(0, MAX_ITEMS - len(items))])
+    data["total"] = data.get("total", 0) + more.get("total", 0)
 
 
 def audience_allows(audience: Audience, state: CustomerState) -> bool:
@@ -71,8 +80,9 @@ def enter(
     active = state.active(scenario.id)
     if trigger.key is not None:
         same_key = [i for i in active if i.key == trigger.key]
-        if same_key:
-            same_key[0].value += trigger.value  # the cart grew: more at stake, no new journey
+        if same_key:  # the cart grew: more at stake, no new journey
+            same_key[0].value += trigger.value
+            grow(same_key[0].data, trigger.data)
             return
     elif active:
         return  # already inside

@@ -109,20 +109,30 @@ def value_of(event: RawEvent) -> int:
 
 
 def data_of(event: RawEvent) -> dict[str, Any]:
-    """Template data from the triggering event (cart, product, order)."""
+    """Template data from the triggering event: the items, their total, the order."""
     p: Any = event.payload
     if event.type in ("product_added", "product_viewed"):
-        product = p.product
-        item = {"product_id": product.product_id, "name": product.name, "price": product.price}
-        if product.url:
-            item["url"] = product.url
-        data: dict[str, Any] = {"products": [item]}
+        quantity = p.quantity if event.type == "product_added" else 1
+        data: dict[str, Any] = {"items": [_item(p.product, quantity)], "total": value_of(event)}
         if event.type == "product_added":
             data["cart_id"] = p.cart_id
         return data
     if event.type in PURCHASES:
-        return {"order_id": order_id_of(event), "total": p.money.total}
+        items = [_item(line.product, line.quantity, line.unit_price) for line in p.items]
+        return {
+            "order_id": order_id_of(event),
+            "items": items[:MAX_CART_PRODUCTS],
+            "total": p.money.total,
+        }
     return {}
+
+
+def _item(product: Any, quantity: int, price: int | None = None) -> dict[str, Any]:
+    item = {"name": product.name or product.product_id, "quantity": quantity}
+    item["price"] = price if price is not None else (product.price or 0)
+    if product.url:
+        item["url"] = product.url
+    return item
 
 
 def fold(state: CustomerState, absorbed: CustomerState) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.journey.domain.scenario import QuietHours, Variant
@@ -35,6 +36,7 @@ class Policy:
     quiet_hours: QuietHours | None = field(default_factory=QuietHours)
     global_holdout: float = 0.0
     salt: str = "kizuna"
+    template_defaults: dict[str, Any] = field(default_factory=dict)  # e.g. the shop's name
 
     def longest_cap_window(self) -> float:
         windows = [c.window for c in self.channel_caps.values()]

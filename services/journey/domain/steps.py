@@ -179,7 +179,7 @@ def deliver(
             skip("deferred_capped", final=False)
             return free_at
         channels = free_at
-    _request(inst, scenario, step, state, customer_id, tuple(channels), purpose, out)
+    _request(inst, scenario, step, state, customer_id, tuple(channels), purpose, ctx, out)
     return None
 
 
@@ -212,6 +212,7 @@ def _request(
     customer_id: str,
     channels: tuple[Channel, ...],
     purpose: Purpose,
+    ctx: Context,
     out: list[Output],
 ) -> None:
     send = step.send
@@ -228,7 +229,13 @@ def _request(
         purpose=purpose,
         channels=channels,
         template=send.template,
-        data={**inst.data, **send.data, "journey": scenario.id, "variant": inst.variant},
+        data={
+            **ctx.policy.template_defaults,
+            **inst.data,
+            **send.data,
+            "journey": scenario.id,
+            "variant": inst.variant,
+        },
         priority=send.priority if send.priority is not None else scenario.priority,
         requested_at=datetime.fromtimestamp(at, UTC),
         expires_at=datetime.fromtimestamp(at + send.expires_after, UTC),

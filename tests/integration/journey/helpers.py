@@ -64,12 +64,12 @@ def requests(
     while time.monotonic() < deadline and len(got) < expected:
         message = consumer.poll(0.3)
         if message is not None and not message.error():
-            got.append(decode(NOTIFICATIONS_REQUESTED.adapter, message.value()))
+            got.append(decode(NOTIFICATIONS_REQUESTED.adapter, message.value() or b""))
     settle = time.monotonic() + quiet
     while time.monotonic() < settle:
         message = consumer.poll(0.3)
         if message is not None and not message.error():
-            got.append(decode(NOTIFICATIONS_REQUESTED.adapter, message.value()))
+            got.append(decode(NOTIFICATIONS_REQUESTED.adapter, message.value() or b""))
     return got
 
 

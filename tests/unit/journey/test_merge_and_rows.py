@@ -43,13 +43,14 @@ def test_when_both_profiles_chase_the_same_cart_then_only_the_earlier_one_goes_o
     a.event(added(T0))
     b = Story(ctx, customer_id="c-b").opted_in(Channel.LINE)
     b.event(added(T0 + 600))
-    assert a.state is not None and b.state is not None
+    assert a.state is not None
+    assert b.state is not None
     merged = engine.merge(a.state, b.state, T0 + 700, ctx)
     assert [o.reason for o in merged.outputs if isinstance(o, Exited)] == ["merged"]
     assert len(merged.state.active("cart_abandonment")) == 1
 
 
-def test_when_a_store_purchase_was_made_by_the_absorbed_profile_then_it_counts_after_merge() -> None:
+def test_when_the_absorbed_profile_bought_in_a_store_then_the_order_counts_after_merge() -> None:
     ctx = context_factory(shipped()["f2_nudge"])
     store = Story(ctx, customer_id="c-store")
     store.event(receipt(T0 - 50 * DAY))

@@ -1,0 +1,125 @@
+"""Shared bench plumbing: a throwaway namespace, a worker process, its metrics."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from runtime.redis import create_sync_redis
+from runtime.settings import load_settings
+from runtime.topics import delete_topics
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class BenchWorker:
+    """``python -m <module>`` in a bench namespace, logs to /tmp/<namespace>-<name>.log."""
+
+    def __init__(self, module: str, namespace: str, partitions: int, **env: str) -> None:
+        self.port = 16000 + random.randrange(2000)
+        self.log = Path(f"/tmp/{namespace}-{module.rsplit('.', 1)[-1]}.log")
+        environment = dict(
+            os.environ,
+            KIZUNA_NAMESPACE=namespace,
+            KIZUNA_PARTITIONS=str(partitions),
+            KIZUNA_WEB_PORT=str(self.port),
+            KIZUNA_DATA_DIR=f"/tmp/{namespace}",
+            KIZUNA_LOG_LEVEL="WARNING",
+            **env,
+        )
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", module], cwd=ROOT, env=environment, stdout=log, stderr=log
+            )
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
+            return str(r.read().decode())
+
+    def total(self, name: str) -> float:
+        """Sum of every sample of ``name`` (all label sets); 0 while the worker starts."""
+        try:
+            text = self.metrics()
+        except OSError:
+            return 0.0
+        pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? ([0-9.e+-]+)$", re.M)
+        return sum(float(v) for v in pattern.findall(text))
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def wait_for(self, name: str, at_least: float, timeout: float = 900.0) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"worker exited, see {self.log}")
+            if (value := self.total(name)) >= at_least:
+                return value
+            time.sleep(0.2)
+        raise SystemExit(f"{name} did not reach {at_least} in {timeout}s, see {self.log}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def clean_up(admin: Any, namespace: str) -> None:
+    """Drop a bench namespace: its topics (faust's internal ones too), Redis keys, data."""
+    names = [name for name in admin.list_topics(timeout=10).topics if name.startswith(namespace)]
+    delete_topics(admin, names)
+    redis = create_sync_redis(load_settings())
+    for batch in chunks(redis.scan_iter(match=f"{namespace}:*", count=5000), 5000):
+        redis.delete(*batch)
+    shutil.rmtree(f"/tmp/{namespace}", ignore_errors=True)
+
+
+def chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def histogram(text: str, name: str) -> list[tuple[float, float]]:
+    """Cumulative (upper bound, count) pairs of a Prometheus histogram."""
+    pattern = re.compile(
+        rf'^{re.escape(name)}_bucket\{{[^}}]*le="([^"]+)"[^}}]*\}} ([0-9.e+-]+)$', re.M
+    )
+    pairs = [
+        (float("inf") if le == "+Inf" else float(le), float(n)) for le, n in pattern.findall(text)
+    ]
+    return sorted(pairs)
+
+
+def quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    """Linear interpolation inside the bucket holding the q-th observation (as PromQL)."""
+    total = buckets[-1][1] if buckets else 0.0
+    if total == 0:
+        return float("nan")
+    rank, lower, below = q * total, 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            if upper == float("inf"):
+                return lower
+            return lower + (upper - lower) * (rank - below) / max(count - below, 1e-9)
+        lower, below = upper, count
+    return lower

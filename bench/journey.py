@@ -1,0 +1,256 @@
+"""Journey: events/s for one worker, memory per pending timer, and the p99 lateness of
+timer firing with 1,000,000 timers pending.
+
+    python bench/journey.py [--events 100000] [--customers 20000] [--timers 1000000]
+                            [--fire-rate 200] [--window 60] [--store rocksdb]
+
+1. Throughput: a realistic mixed stream (schemas.examples proportions: mostly page and
+   product views, some carts, orders, receipts, consents, locations) re-keyed to
+   ``--customers`` customers goes to a fresh namespace's ``customer.events`` (one
+   partition); ONE journey worker (``python -m services.journey``, all shipped
+   scenarios) consumes it. Events/s from the first to the last event the worker counted
+   in ``kizuna_journey_events_total`` (startup excluded).
+2. Pending timers: ``--timers`` journey rows (a cart journey waiting for its next
+   reminder, as the worker writes them) go straight into the journey table's changelog;
+   a fresh worker recovers them and rebuilds its due index. ``--fire-rate`` of them per
+   second come due during a ``--window`` s measurement window, the rest days later.
+   Prints the worker's RSS growth per pending timer, the due index's own bytes per timer
+   (tracemalloc, in-process), the row size, and the p99 of
+   ``kizuna_journey_timer_lateness_seconds`` over the window (each firing also requests
+   a notification and rewrites its row, as in production).
+
+Needs KIZUNA_KAFKA / KIZUNA_REDIS (defaults: the local stack). Prints figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+import tracemalloc
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from common import BenchWorker, clean_up, histogram, quantile
+from confluent_kafka.admin import NewTopic
+
+from runtime.kafka import create_admin, create_producer
+from runtime.settings import load_settings
+from runtime.time_index import TimeIndex
+from runtime.topics import ensure_topics
+from schemas.codec import encode
+from schemas.customer import CustomerEvent
+from schemas.examples import example_stream
+from schemas.topics import CUSTOMER_EVENTS
+from services.journey.adapters.codec import decode as decode_row
+from services.journey.adapters.codec import encode as encode_row
+from services.journey.domain.policy import short_id
+from services.journey.domain.state import CustomerState, Entries, Instance, SendRecord
+
+JOURNEY = "services.journey"
+EVENTS_METRIC = "kizuna_journey_events_total"
+LATENESS = "kizuna_journey_timer_lateness_seconds"
+
+
+def produce_events(namespace: str, bootstrap: str, events: int, customers: int) -> None:
+    producer = create_producer(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000})
+    topic = f"{namespace}.customer.events"
+    now = datetime.now(UTC)
+    for index, event in enumerate(example_stream(events, seed=7)):
+        customer = f"c{index % customers}"
+        shifted = event.model_copy(update={"occurred_at": now - timedelta(seconds=events - index)})
+        wrapped = CustomerEvent(
+            customer_id=customer, identity_version=1, resolved_at=now, event=shifted
+        )
+        producer.produce(topic, key=customer.encode(), value=encode(wrapped), partition=0)
+        if index % 10_000 == 0:
+            producer.poll(0)
+    producer.flush(60)
+
+
+def throughput(events: int, customers: int, store: str) -> float:
+    settings = load_settings()
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    admin = create_admin(settings.kafka)
+    ensure_topics(admin, namespace, partitions=1)
+    produce_events(namespace, settings.kafka, events, customers)
+    worker = BenchWorker(JOURNEY, namespace, 1, KIZUNA_STORE=store)
+    try:
+        first = worker.wait_for(EVENTS_METRIC, 1, timeout=180)
+        started = time.monotonic()
+        done = worker.wait_for(EVENTS_METRIC, events, timeout=900)
+        return (done - first) / (time.monotonic() - started)
+    finally:
+        worker.stop()
+        clean_up(admin, namespace)
+
+
+def in_process(events: int, customers: int) -> float:
+    """The same stream through decode + engine + row encode, no Kafka: the domain's share."""
+    from services.journey.adapters.scenarios import load_scenarios, load_stores
+    from services.journey.domain import engine
+    from services.journey.domain.catalogue import Catalogue, Context
+    from services.journey.settings import JourneySettings
+
+    journey = JourneySettings()
+    catalogue = Catalogue.of(load_scenarios(journey.scenarios_dir))
+    ctx = Context.of(catalogue, journey.policy(), load_stores(journey.stores_file))
+    relevant = catalogue.relevant_types()
+    now = datetime.now(UTC)
+    raws = []
+    for index, event in enumerate(example_stream(events, seed=7)):
+        shifted = event.model_copy(update={"occurred_at": now - timedelta(seconds=events - index)})
+        raws.append(
+            encode(
+                CustomerEvent(
+                    customer_id=f"c{index % customers}",
+                    identity_version=1,
+                    resolved_at=now,
+                    event=shifted,
+                )
+            )
+        )
+    table: dict[bytes, bytes] = {}
+    started = time.perf_counter()
+    clock = time.time()
+    for raw in raws:
+        if orjson.loads(raw)["event"]["type"] not in relevant:
+            continue
+        wrapped = CUSTOMER_EVENTS.adapter.validate_json(raw)
+        key = wrapped.customer_id.encode()
+        row = table.get(key)
+        state = decode_row(row)[0] if row is not None else None
+        result = engine.on_event(state, wrapped.customer_id, wrapped.event, clock, ctx)
+        table[key] = encode_row(result.state, 0)
+    return events / (time.perf_counter() - started)
+
+
+def pending_row(n: int, due: float, now: float) -> tuple[bytes, bytes]:
+    """A customer in the cart journey, reminder 1 sent, waiting for reminder 2."""
+    customer = f"c{n:09d}"
+    entered = now - 3600.0
+    instance_id = short_id("i", "cart_abandonment", customer, f"e{n}")
+    state = CustomerState(
+        instances=[
+            Instance(
+                journey="cart_abandonment",
+                version=1,
+                instance_id=instance_id,
+                entered_at=entered,
+                step=2,
+                at=entered + 3600.0,
+                due=due,
+                key=f"cart-{n}",
+                priority=3,
+                value=4_800,
+                data={"cart_id": f"cart-{n}"},
+                sent=1,
+                first_sent_at=entered + 3600.0,
+                goal_until=entered + 7 * 86_400.0,
+            )
+        ],
+        entries={"cart_abandonment": Entries(1, entered, f"e{n}")},
+        sends=[SendRecord(entered + 3600.0, short_id("n", instance_id, "reminder_1"), "line")],
+        consents={"line": True},
+    )
+    return customer.encode(), encode_row(state, 0)
+
+
+def rows(timers: int, firing: int, first_due: float, rate: float) -> Iterator[tuple[bytes, bytes]]:
+    now = time.time()
+    for n in range(timers):
+        due = first_due + n / rate if n < firing else now + 2 * 86_400.0 + n
+        yield pending_row(n, due, now)
+
+
+def index_bytes_per_timer(timers: int) -> float:
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    index = TimeIndex()
+    now = time.time()
+    index.load(0, {f"c{n:09d}": now + n for n in range(timers)})
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert index.size() == timers
+    return (after - before) / timers
+
+
+def timers_and_lateness(timers: int, rate: float, window: float, store: str) -> None:
+    settings = load_settings()
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    admin = create_admin(settings.kafka)
+    ensure_topics(admin, namespace, partitions=1)
+    admin.create_topics([_compacted(f"{namespace}-journey-journeys-changelog")])
+    lead = 90.0 + timers / 15_000  # recovery and index rebuild happen before the first due
+    firing = int(rate * (window + lead))
+    first_due = time.time() + lead
+    producer = create_producer(settings.kafka, **{"linger.ms": 50, "batch.num.messages": 10000})
+    row_bytes = 0
+    for n, (key, value) in enumerate(rows(timers, firing, first_due, rate)):
+        producer.produce(
+            f"{namespace}-journey-journeys-changelog", key=key, value=value, partition=0
+        )
+        row_bytes += len(value)
+        if n % 20_000 == 0:
+            producer.poll(0)
+    producer.flush(120)
+    worker = BenchWorker(JOURNEY, namespace, 1, KIZUNA_STORE=store)
+    try:
+        worker.wait_for("kizuna_journey_events_total", 0, timeout=60)
+        baseline = worker.rss_bytes()
+        ready_at = time.time()
+        worker.wait_for("kizuna_journey_timers_pending", timers * 0.99, timeout=900)
+        ready = time.time()
+        grown = worker.rss_bytes() - baseline
+        start = max(ready + 10.0, first_due)
+        time.sleep(max(0.0, start - time.time()))
+        before = histogram(worker.metrics(), LATENESS)
+        time.sleep(window)
+        after = histogram(worker.metrics(), LATENESS)
+    finally:
+        worker.stop()
+        clean_up(admin, namespace)
+    delta = [(le, n - dict(before).get(le, 0.0)) for le, n in after]
+    fired = delta[-1][1] if delta else 0
+    print(f"pending timers           {timers:,} (recovered + indexed in {ready - ready_at:.1f} s)")
+    print(f"row size                 {row_bytes / timers:.0f} B per pending timer (table value)")
+    print(f"worker RSS growth        {grown / timers:.0f} B per pending timer ({store} store)")
+    print(f"timers fired in window   {fired:,.0f} over {window:.0f} s ({fired / window:.0f}/s)")
+    p50, p99 = quantile(delta, 0.5) * 1000, quantile(delta, 0.99) * 1000
+    print(f"lateness p50 / p99       {p50:.0f} ms / {p99:.0f} ms  (target p99 <= 1 s)")
+
+
+def _compacted(name: str) -> NewTopic:
+    return NewTopic(
+        name, num_partitions=1, replication_factor=1, config={"cleanup.policy": "compact"}
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--timers", type=int, default=1_000_000)
+    parser.add_argument("--fire-rate", type=float, default=200.0)
+    parser.add_argument("--window", type=float, default=60.0)
+    parser.add_argument("--store", choices=["rocksdb", "memory"], default="rocksdb")
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args()
+    store = f"{args.store}://"
+    if not args.skip_throughput:
+        domain = in_process(args.events, args.customers)
+        print(f"events/s, in-process     {domain:,.0f} (decode + engine + row encode, no Kafka)")
+        rate = throughput(args.events, args.customers, store)
+        print(
+            f"events/s, one worker     {rate:,.0f} ({args.events:,} mixed events, target >= 20,000)"
+        )
+    index = index_bytes_per_timer(args.timers)
+    print(f"due index                {index:.0f} B per pending timer (in RAM)")
+    timers_and_lateness(args.timers, args.fire_rate, args.window, store)
+
+
+if __name__ == "__main__":
+    main()
