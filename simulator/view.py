@@ -164,10 +164,16 @@ def _journeys(obs: Observation) -> Table:
         )
     if not names:
         table.add_row(DASH, DASH, DASH, DASH, DASH)
+    recovered = scrape.total("kizuna_journey_recovered_total", journey="cart_abandonment")
+    revenue_back = scrape.total(
+        "kizuna_journey_recovered_revenue_yen_total", journey="cart_abandonment"
+    )
+    caption = [f"recovered carts {fmt(recovered)} (¥{fmt(revenue_back)})"]
     skipped = scrape.by("kizuna_journey_skipped_total", "reason")
     if skipped:
         reasons = ", ".join(f"{r} {fmt(n)}" for (r,), n in sorted(skipped.items()))
-        table.caption = f"skipped or deferred: {reasons}"
+        caption.append(f"skipped or deferred: {reasons}")
+    table.caption = "\n".join(caption)
     return table
 
 

@@ -28,6 +28,14 @@ CONVERSIONS = Counter(
 REVENUE = Counter(
     "kizuna_journey_conversion_revenue_yen_total", "Revenue of converted orders", ["journey"]
 )
+RECOVERED = Counter(
+    "kizuna_journey_recovered_total",
+    "Conversions after a message of the journey went out (recovered carts)",
+    ["journey"],
+)
+RECOVERED_REVENUE = Counter(
+    "kizuna_journey_recovered_revenue_yen_total", "Revenue of recovered orders", ["journey"]
+)
 INSTANCES = Gauge("kizuna_journey_instances_active", "Customers with a pending journey step")
 TIMERS = Gauge("kizuna_journey_timers_pending", "Pending timers in this worker's due index")
 LATENESS = Histogram(

@@ -210,6 +210,9 @@ class Processor:
         elif isinstance(output, Converted):
             metrics.CONVERSIONS.labels(output.journey, output.variant).inc()
             metrics.REVENUE.labels(output.journey).inc(output.amount)
+            if output.recovered:
+                metrics.RECOVERED.labels(output.journey).inc()
+                metrics.RECOVERED_REVENUE.labels(output.journey).inc(output.amount)
         elif isinstance(output, Fired):
             metrics.LATENESS.observe(max(0.0, output.lateness))
             return
