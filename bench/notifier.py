@@ -66,7 +66,7 @@ class CountingSink:
     def __init__(self) -> None:
         self.statuses: dict[str, int] = {}
 
-    async def outcome(self, outcome: NotificationOutcome) -> None:
+    async def outcome(self, outcome: NotificationOutcome, encoded: bytes) -> None:
         self.statuses[outcome.status] = self.statuses.get(outcome.status, 0) + 1
 
     async def dead_letter(self, letter: object) -> None:

@@ -4,21 +4,32 @@ notifications.requested ─▶ deliver (batches, customers in parallel) ─▶ n
 customer.events ─────────▶ ledger (consent + contact points in Redis)
 timer ───────────────────▶ due retries / crashed sends from the Redis schedule
 POST /unsubscribe/{token} ▶ opt-out in Redis now + consent_revoked on raw.profile
+
+A batch of requests is acknowledged (its offsets may be committed) only after it ran to
+the end: outcomes acknowledged by Kafka, ids marked reported. Redis or Kafka outages
+retry the batch (every step is idempotent on ``notification_id``); anything else stops
+the worker before faust can commit (``runtime.batches``). The worker's clients (HTTP
+session, Redis pool, outcome producers) are closed when the app stops, after its
+agents and timers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import Sequence
+from contextlib import aclosing
+from functools import cache, partial
 from typing import Any
 
+import redis.exceptions
 from faust.web import Request, Response, View
 
 from runtime.app import create_app
+from runtime.batches import process_batches, retry_forever
 from runtime.deadletter import FaustDeadLetters
-from runtime.intake import decoded
+from runtime.intake import decode_batch, decoded
+from runtime.producer import AsyncProducer, DeliveryError
 from runtime.settings import load_settings
-from schemas.codec import encode
 from schemas.deadletter import DeadLetter
 from schemas.notifications import NotificationOutcome
 from schemas.topics import (
@@ -48,28 +59,32 @@ def _raw_topic(name: str) -> Any:
 
 requests_topic = _raw_topic(NOTIFICATIONS_REQUESTED.name(ns))
 customer_topic = _raw_topic(CUSTOMER_EVENTS.name(ns))
-outcomes_topic = _raw_topic(NOTIFICATIONS_OUTCOMES.name(ns))
+outcomes_name = NOTIFICATIONS_OUTCOMES.name(ns)
+outcomes_topic = _raw_topic(outcomes_name)  # declared for faust; written by KafkaSink
 raw_profile_topic = _raw_topic(RAW_PROFILE.name(ns))
 dead_letters = FaustDeadLetters(app, ns)
 
 
-class FaustSink:
-    """Outcomes through the app's producer; ``flush`` waits until Kafka has them all."""
+class KafkaSink:
+    """Outcomes through a confluent-kafka producer: ``produce`` only buffers (librdkafka
+    does the Kafka work on its own threads, off the event loop); ``flush`` returns once
+    Kafka acknowledged every outcome (acks=all, idempotent), or raises."""
 
-    def __init__(self) -> None:
-        self._pending: list[Awaitable[Any]] = []
+    def __init__(self, producer: AsyncProducer) -> None:
+        self._producer = producer
 
-    async def outcome(self, outcome: NotificationOutcome) -> None:
-        key = outcome.customer_id.encode()
-        self._pending.append(await outcomes_topic.send(key=key, value=encode(outcome)))
+    async def outcome(self, outcome: NotificationOutcome, encoded: bytes) -> None:
+        self._producer.produce(outcomes_name, outcome.customer_id.encode(), encoded)
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         await dead_letters.send(letter)
 
     async def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for delivery in pending:
-            await delivery
+        await self._producer.flush()
+
+
+# Infrastructure outages retry the batch (backpressure); nothing is lost or sent twice.
+OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, DeliveryError)
 
 
 async def _publish_raw(key: bytes, value: bytes) -> None:
@@ -86,35 +101,37 @@ async def notifier() -> Notifier:
     async with _lock:
         if _built is None:
             _built = build_notifier(settings, config, _publish_raw)
+            # Closed when the app stops, after its agents and timers (no unclosed clients).
+            await app.add_async_context(aclosing(_built))
         return _built
 
 
-class _Events:
-    """Lets runtime.intake.decoded read one batch taken by ``take_events``."""
-
-    def __init__(self, events: Sequence[Any]) -> None:
-        self._events = events
-
-    async def events(self) -> AsyncIterator[Any]:
-        for event in self._events:
-            yield event
+def _sink() -> KafkaSink:
+    return KafkaSink(AsyncProducer(settings.kafka))
 
 
 @app.agent(requests_topic)
 async def deliver(stream: Any) -> None:
-    delivery = (await notifier()).delivery(FaustSink())
-    async for events in stream.take_events(config.batch_size, within=config.batch_within_s):
-        batch = [
-            received.value
-            async for received in decoded(
-                _Events(events),
-                NOTIFICATIONS_REQUESTED.adapter,
-                dead_letters,
-                service=SERVICE,
-                max_bytes=settings.max_message_bytes,
-            )
-        ]
-        await delivery.handle_many(batch, "request")
+    delivery = (await notifier()).delivery(_sink())
+
+    async def handle(events: Sequence[Any]) -> None:
+        received = await decode_batch(
+            events,
+            NOTIFICATIONS_REQUESTED.adapter,
+            dead_letters,
+            service=SERVICE,
+            max_bytes=settings.max_message_bytes,
+        )
+        batch = partial(delivery.handle_many, [r.value for r in received], "request")
+        await retry_forever(batch, retryable=OUTAGES, what="deliver")
+
+    await process_batches(
+        stream,
+        handle,
+        service=SERVICE,
+        max_batch=config.batch_size,
+        within_seconds=config.batch_within_s,
+    )
 
 
 @app.agent(customer_topic)
@@ -127,15 +144,22 @@ async def ledger(stream: Any) -> None:
         service=SERVICE,
         max_bytes=settings.max_message_bytes,
     ):
-        await built.apply_customer_event(received.value)
+        # faust acks an event even when the agent raises on it: a Redis outage must block
+        # here (an opt-out is never skipped), not crash past the event.
+        apply = partial(built.apply_customer_event, received.value)
+        await retry_forever(apply, retryable=OUTAGES, what="ledger")
 
 
-_retry_sink = FaustSink()
+@cache
+def _retry_sink() -> KafkaSink:
+    """The retry timer's own producer, made on its first tick (so its flushes and
+    delivery errors are about its outcomes only)."""
+    return _sink()
 
 
 @app.timer(interval=config.retry_poll_s)
 async def due_retries() -> None:
-    delivery = (await notifier()).delivery(_retry_sink)
+    delivery = (await notifier()).delivery(_retry_sink())
     while await delivery.run_due(config.batch_size) >= config.batch_size:
         pass
 

@@ -125,7 +125,8 @@ class Notifier:
                 record.channel.value, record.purpose.value, record.state, record.method
             ).inc()
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
+        """Close the HTTP session and the Redis pool (the worker calls it when it stops)."""
         await self.session.close()
         await self.redis.aclose()
 
@@ -133,7 +134,8 @@ class Notifier:
 def build_notifier(settings: Settings, config: NotifierSettings, publish: Publish) -> Notifier:
     redis = create_redis(settings)
     session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=max(config.concurrency, 16))
+        connector=aiohttp.TCPConnector(limit=max(config.concurrency, 16)),
+        cookie_jar=aiohttp.DummyCookieJar(),  # provider APIs set no cookies worth keeping
     )
     ledger = LedgerStore(redis, settings.namespace)
     rates = {

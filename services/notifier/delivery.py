@@ -83,16 +83,27 @@ class Delivery:
 
         customers = list(by_customer.values())
         claimed = await self._claims.batch([b[0] for b in customers], origin, self.clock())
+        work = iter(zip(customers, claimed, strict=True))
+        done: list[str | None] = []
 
-        async def one_customer(batch: list[SendNotification], first: Claimed) -> list[str]:
-            async with gate:
-                done = [await self.handle(batch[0], origin, first)]
-                done += [await self.handle(request, origin) for request in batch[1:]]
-                return [r for r in done if r]
+        async def lane() -> None:
+            # Each lane takes the next customer off the shared iterator when it is free:
+            # at most ``concurrency`` tasks per batch instead of one per customer.
+            for batch, first in work:
+                async with gate:
+                    done.append(await self.handle(batch[0], origin, first))
+                    for request in batch[1:]:
+                        done.append(await self.handle(request, origin))
 
-        done = await asyncio.gather(*map(one_customer, customers, claimed))
+        lanes = min(self.concurrency, len(customers))
+        # Every lane ends before this returns or raises: no send of this batch is still
+        # running when the caller retries the batch (Redis outage) or gives up.
+        ended = await asyncio.gather(*(lane() for _ in range(lanes)), return_exceptions=True)
+        for error in ended:
+            if isinstance(error, BaseException):
+                raise error
         await self.sink.flush()
-        await self.store.mark_reported([i for ids in done for i in ids])
+        await self.store.mark_reported([i for i in done if i])
 
     async def run_due(self, limit: int) -> int:
         """Handle retries (and crashed sends) whose time has come; returns how many."""
@@ -186,7 +197,11 @@ class Delivery:
         if wait > 0:
             await asyncio.sleep(min(wait, MAX_RATE_WAIT_S))
         started = time.perf_counter()
-        result = await self.providers[message.channel].send(message)
+        try:
+            result = await self.providers[message.channel].send(message)
+        except Exception as err:  # a provider bug must not stop the worker: retry, then fail
+            log.exception("provider raised", extra={"id": message.notification_id})
+            result = SendResult(Verdict.RETRYABLE, detail=f"{type(err).__name__}: {err}")
         latency = time.perf_counter() - started
         latency_for(message.channel.value).observe(latency)
         sends_for(message.channel.value, result.verdict.value).inc()
@@ -225,13 +240,14 @@ class Delivery:
     ) -> str | None:
         """A request already decided: re-report a lost outcome, else say 'duplicate'."""
         if not claim.reported and claim.outcome:
-            await self._emit(decode(NOTIFICATIONS_OUTCOMES.adapter, claim.outcome))
+            stored = decode(NOTIFICATIONS_OUTCOMES.adapter, claim.outcome)
+            await self._emit(stored, claim.outcome)
             return request.notification_id
         if origin != "request":
             return None
-        await self._emit(
-            self._outcome(request, claim, "duplicate", reason=f"already {claim.final_state}")
-        )
+        reason = f"already {claim.final_state}"
+        duplicate = self._outcome(request, claim, "duplicate", reason=reason)
+        await self._emit(duplicate, encode(duplicate))
         return None
 
     async def _finish(
@@ -245,8 +261,9 @@ class Delivery:
         reason: str | None = None,
     ) -> str:
         outcome = self._outcome(request, claim, status, target, result, latency, reason)
-        await self.store.finish(request.notification_id, status, encode(outcome))
-        await self._emit(outcome)
+        encoded = encode(outcome)
+        await self.store.finish(request.notification_id, status, encoded)
+        await self._emit(outcome, encoded)
         return request.notification_id
 
     def _outcome(
@@ -262,9 +279,9 @@ class Delivery:
         at = self.clock()
         return outcome_of(request, claim.attempt, status, at, target, result, latency, reason)
 
-    async def _emit(self, outcome: NotificationOutcome) -> None:
+    async def _emit(self, outcome: NotificationOutcome, encoded: bytes) -> None:
         outcomes_for(outcome.status).inc()
-        await self.sink.outcome(outcome)
+        await self.sink.outcome(outcome, encoded)
 
     async def _dead_letter(self, request: SendNotification, error: str) -> None:
         await self.sink.dead_letter(dead_letter_of(request, error))

@@ -17,7 +17,8 @@ SERVICE = "notifier"
 class OutcomeSink(Protocol):
     """Where outcomes and dead letters go (Kafka in the worker, a list in tests)."""
 
-    async def outcome(self, outcome: NotificationOutcome) -> None: ...
+    async def outcome(self, outcome: NotificationOutcome, encoded: bytes) -> None:
+        """Publish ``outcome``; ``encoded`` is its wire form (encoded once, also kept in Redis)."""
 
     async def dead_letter(self, letter: DeadLetter) -> None: ...
 

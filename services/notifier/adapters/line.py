@@ -8,6 +8,7 @@ other 4xx.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import aiohttp
@@ -18,10 +19,17 @@ from services.notifier.adapters.messages import LineContent, Outbound, SendResul
 from services.notifier.domain.retry import Verdict
 
 RETRY_KEY_NAMESPACE = uuid.UUID("6f1c1d0e-6b5e-5a52-9a77-6b697a756e61")
+_NAMESPACE = RETRY_KEY_NAMESPACE.bytes
 
 
 def retry_key(notification_id: str) -> str:
-    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, notification_id))
+    """``str(uuid.uuid5(RETRY_KEY_NAMESPACE, notification_id))``, without the UUID objects."""
+    name = _NAMESPACE + notification_id.encode()
+    digest = bytearray(hashlib.sha1(name, usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def classify(status: int) -> Verdict:
@@ -42,14 +50,14 @@ class LinePushProvider:
     ) -> None:
         self._session = session
         self._url = base_url.rstrip("/") + "/v2/bot/message/push"
-        self._token = token
+        self._auth = f"Bearer {token}"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def send(self, message: Outbound) -> SendResult:
         assert isinstance(message.content, LineContent)
         body = orjson.dumps({"to": message.address, "messages": message.content.messages})
         headers = {
-            "Authorization": f"Bearer {self._token}",
+            "Authorization": self._auth,
             "Content-Type": "application/json",
             "X-Line-Retry-Key": retry_key(message.notification_id),
         }
@@ -57,10 +65,10 @@ class LinePushProvider:
             async with self._session.post(
                 self._url, data=body, headers=headers, timeout=self._timeout
             ) as response:
-                text = await response.text()
+                answer = await response.read()
                 return SendResult(
                     classify(response.status),
-                    detail=f"line {response.status} {text[:200]}",
+                    detail=f"line {response.status} {answer[:200].decode(errors='replace')}",
                     provider_message_id=response.headers.get("x-line-request-id"),
                     retry_after_s=retry_after(response.headers.get("Retry-After")),
                 )

@@ -44,6 +44,11 @@ def _autoescape(name: str | None) -> bool:
     return bool(name and name.endswith(".html.j2"))
 
 
+def _json(value: Any, **_: Any) -> str:
+    """``tojson`` through orjson (Jinja still makes the result HTML-safe)."""
+    return orjson.dumps(value).decode()
+
+
 def _truncate(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -65,6 +70,12 @@ class Renderer:
             auto_reload=False,
         )
         self._env.filters["yen"] = lambda value: f"¥{int(value):,}"
+        self._env.policies["json.dumps_function"] = _json
+        self._env.policies["json.dumps_kwargs"] = {}
+        # Every part of one message renders in one context (globals merged once, not per
+        # part), and template lookups, absent variants included, are answered from memory.
+        self._globals = dict(self._env.globals)
+        self._templates: dict[str, jinja2.Template | None] = {}
         self._sender = sender
         self._push_limits = (push_title_max, push_body_max)
         self._by_channel: dict[Channel, Callable[[str, dict[str, Any]], Content]] = {
@@ -78,6 +89,7 @@ class Renderer:
     ) -> Content:
         """The message for ``channel``; ``unsubscribe_url`` set means marketing (footer on)."""
         context = {
+            **self._globals,
             **data,
             "sender": self._sender,
             "unsubscribe_url": unsubscribe_url,
@@ -87,27 +99,53 @@ class Renderer:
             raise RenderError(f"no {channel.value} variant for template {template!r}")
         try:
             return self._by_channel[channel](template, context)
+        except RenderError:
+            raise
         except jinja2.TemplateNotFound as err:
             raise RenderError(f"template {template!r} has no {err.name}") from None
         except jinja2.TemplateError as err:
             raise RenderError(f"template {template!r}: {type(err).__name__}: {err}") from None
+        except Exception as err:  # bad data (a filter given a non-number, ...): this request
+            raise RenderError(f"template {template!r}: {type(err).__name__}: {err}") from None
+
+    def _lookup(self, name: str) -> jinja2.Template | None:
+        if name not in self._templates:
+            try:
+                found = self._env.get_template(name)
+            except jinja2.TemplateNotFound:
+                self._templates[name] = None
+            else:
+                found.globals = dict(found.globals)  # a ChainMap is merged on every render
+                self._templates[name] = found
+        return self._templates[name]
+
+    def _render(self, name: str, context: dict[str, Any]) -> str | None:
+        """``name`` rendered in ``context`` (which already holds the globals), or None."""
+        found = self._lookup(name)
+        if found is None:
+            return None
+        shared = found.new_context(context, shared=True)
+        return self._env.concat(found.root_render_func(shared)).strip()
+
+    def _required(self, name: str, context: dict[str, Any]) -> str:
+        rendered = self._render(name, context)
+        if rendered is None:
+            raise jinja2.TemplateNotFound(name)
+        return rendered
 
     def _part(self, template: str, part: str, context: dict[str, Any]) -> str:
-        return self._env.get_template(f"{template}/{part}").render(context).strip()
+        return self._required(f"{template}/{part}", context)
 
     def _optional(self, template: str, part: str, context: dict[str, Any]) -> str | None:
-        try:
-            return self._part(template, part, context)
-        except jinja2.TemplateNotFound:
-            return None
+        return self._render(f"{template}/{part}", context)
 
     def _email(self, template: str, context: dict[str, Any]) -> EmailContent:
         subject = " ".join(self._part(template, "email.subject.j2", context).split())
         text = self._part(template, "email.txt.j2", context)
         html = self._part(template, "email.html.j2", context)
         if context["marketing"]:
-            text += "\n\n" + self._env.get_template("_footer.txt.j2").render(context).strip()
-            footer = self._env.get_template("_footer.html.j2").render(context).strip()
+            text += "\n\n" + self._required("_footer.txt.j2", context)
+            footer = self._required("_footer.html.j2", context)
             at = html.rfind("</body>")
             html = html[:at] + footer + html[at:] if at >= 0 else html + footer
         return EmailContent(subject, text + "\n", html, context["unsubscribe_url"])

@@ -64,7 +64,7 @@ class ListSink:
     outcomes: list[NotificationOutcome] = field(default_factory=list)
     letters: list[DeadLetter] = field(default_factory=list)
 
-    async def outcome(self, outcome: NotificationOutcome) -> None:
+    async def outcome(self, outcome: NotificationOutcome, encoded: bytes) -> None:
         self.outcomes.append(outcome)
 
     async def dead_letter(self, letter: DeadLetter) -> None:

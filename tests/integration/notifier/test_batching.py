@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
 import redis
 
 from runtime.redis import create_redis
@@ -15,6 +16,7 @@ from runtime.settings import Settings
 from schemas.channels import Channel
 from schemas.notifications import SendNotification
 from services.notifier.adapters.ratelimit import RateLimiter
+from services.notifier.adapters.state import ClaimRequest, ClaimResult, Profile
 from services.notifier.claims import Claims
 from services.notifier.domain.retry import Verdict
 from tests.integration.notifier.conftest import Harness, app_opened, consent, line_followed
@@ -99,3 +101,30 @@ async def test_when_many_sends_take_tokens_at_once_then_they_get_back_to_back_sl
 
     assert sorted(waits) == [0.0, 0.0, 0.5, 1.0, 1.5]
     assert later == 2.0
+
+
+async def test_when_redis_fails_during_a_batch_then_running_it_again_sends_each_once(
+    harness: Harness, request_: Request, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for c in range(3):
+        await harness.customer(f"c-{c}", line_followed(), consent(True, Channel.LINE))
+    batch = [request_(f"n-{c}", f"c-{c}", channels=(Channel.LINE,)) for c in range(3)]
+    claim_batch, failures = harness.store.claim_batch, [redis.exceptions.ConnectionError("gone")]
+
+    async def flaky(items: list[ClaimRequest]) -> list[tuple[ClaimResult, Profile]]:
+        if failures:
+            raise failures.pop()
+        return await claim_batch(items)
+
+    monkeypatch.setattr(harness.store, "claim_batch", flaky)
+
+    with pytest.raises(redis.exceptions.ConnectionError):
+        await harness.delivery.handle_many(batch, "request")
+    await harness.delivery.handle_many(batch, "request")  # what the worker does on an outage
+
+    assert sorted(m.notification_id for m in harness.providers[Channel.LINE].sent) == [
+        "n-0",
+        "n-1",
+        "n-2",
+    ]
+    assert harness.sink.statuses() == [("sent", None)] * 3

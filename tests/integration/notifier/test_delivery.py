@@ -10,6 +10,7 @@ from datetime import timedelta
 from schemas.channels import Channel, Purpose
 from schemas.codec import encode
 from schemas.notifications import SendNotification
+from services.notifier.adapters.messages import Outbound, SendResult
 from services.notifier.domain.retry import Verdict
 from tests.integration.notifier.conftest import (
     T0,
@@ -238,3 +239,25 @@ async def test_when_the_request_expired_then_it_is_not_sent(
     await harness.delivery.handle(request_(expires_at=T0 - timedelta(minutes=1)))
 
     assert harness.sink.statuses() == [("expired", "expired before sending")]
+
+
+class _Broken:
+    channel = Channel.LINE
+
+    async def send(self, message: Outbound) -> SendResult:
+        raise KeyError("a bug in the provider adapter")
+
+
+async def test_when_a_provider_raises_then_the_send_is_retried_later_not_the_worker_stopped(
+    harness: Harness, request_: Request
+) -> None:
+    await harness.customer("c-1", line_followed(), consent(True, Channel.LINE))
+    harness.delivery.providers[Channel.LINE] = _Broken()
+
+    await harness.delivery.handle_many([request_(channels=(Channel.LINE,))], "request")
+    harness.delivery.providers[Channel.LINE] = harness.providers[Channel.LINE]
+    harness.clock.now += 60
+    assert await harness.delivery.run_due(10) == 1
+
+    assert harness.sink.statuses() == [("sent", None)]
+    assert harness.sink.outcomes[0].attempts == 2

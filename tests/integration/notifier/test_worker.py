@@ -188,4 +188,35 @@ def test_when_the_unsubscribe_token_is_forged_then_nothing_changes(
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(post, timeout=10)  # noqa: S310
 
+    refused.value.close()
     assert refused.value.code == 400
+
+
+@pytest.mark.usefixtures("topics", "notifier_env")
+def test_when_the_worker_is_stopped_then_its_clients_are_closed_cleanly(
+    settings: Settings,
+    producer: Producer,
+    consumer_factory: Callable[..., Consumer],
+    redis_client: redis.Redis,
+    worker_factory: Callable[[str], Worker],
+) -> None:
+    worker = worker_factory(NOTIFIER)
+    produce_customer(producer, settings, "c-1", line_followed(), consent(True, Channel.LINE))
+    profile = f"{settings.namespace}:notifier:c:c-1"
+    wait_until(lambda: len(redis_client.hgetall(profile)) >= 3)
+    outcomes = consumer_factory(NOTIFICATIONS_OUTCOMES.name(settings.namespace))
+    producer.produce(
+        NOTIFICATIONS_REQUESTED.name(settings.namespace),
+        key=b"c-1",
+        value=encode(request("n-before-stop", (Channel.LINE,))),
+    )
+    assert producer.flush(10) == 0
+    (outcome,) = outcomes_of(consume(outcomes, 1))  # the HTTP session and Redis pool are in use
+
+    worker.stop()  # SIGTERM
+
+    assert outcome.status == "sent"
+    assert worker.process.returncode == 0
+    log = worker.log_path.read_text(errors="replace")
+    for leak in ("Unclosed client session", "Unclosed connector", "Unclosed connection"):
+        assert leak not in log

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from schemas.channels import Channel
@@ -72,3 +74,26 @@ def test_when_the_cart_goes_to_line_then_a_flex_bubble_and_text_are_sent() -> No
     assert isinstance(content, LineContent)
     assert [m["type"] for m in content.messages] == ["flex", "text"]
     assert content.messages[0]["altText"].startswith("カートに商品が残っています")
+
+
+def test_when_data_has_the_wrong_type_then_rendering_fails_with_a_reason() -> None:
+    with pytest.raises(RenderError, match="ValueError"):
+        renderer.render("cart_abandoned", Channel.LINE, {**DATA, "total": "1,080円"}, None)
+
+
+def test_when_a_template_reaches_for_python_internals_then_the_sandbox_stops_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "evil").mkdir()
+    (tmp_path / "evil" / "push.title.j2").write_text("{{ items.__class__.__mro__ }}")
+    (tmp_path / "evil" / "push.body.j2").write_text("本文")
+
+    with pytest.raises(RenderError, match="SecurityError"):
+        Renderer(SENDER, directory=tmp_path).render("evil", Channel.PUSH, DATA, None)
+
+
+def test_when_a_variant_is_absent_then_it_stays_absent_on_every_render() -> None:
+    for _ in range(2):  # the second render answers from the template cache
+        content = renderer.render("birthday_coupon", Channel.LINE, DATA, None)
+        assert isinstance(content, LineContent)
+        assert [m["type"] for m in content.messages] == ["text"]
