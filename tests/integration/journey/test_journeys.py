@@ -3,8 +3,10 @@ times, cancelled by purchases anywhere, timers that survive kill -9, geo-push.""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -51,7 +53,7 @@ def requested(settings: Settings, consumer_factory: Callable[..., Consumer]) -> 
 def test_when_a_cart_is_abandoned_then_three_reminders_go_out_at_1h_1d_3d(
     settings: Settings, producer: Producer, journey_worker: Callable[[], Any], requested: Consumer
 ) -> None:
-    journey_worker()
+    worker = journey_worker()
     [customer] = treated("cart", "cart_abandonment", 0.05)
     send_events(producer, settings, customer, followed(BASE - DAY), added(BASE))
 
@@ -68,6 +70,10 @@ def test_when_a_cart_is_abandoned_then_three_reminders_go_out_at_1h_1d_3d(
     assert [r.data["reminder"] for r in first + second + third] == [1, 2, 3]
     assert {r.customer_id for r in first + second + third} == {customer}
     assert (first + second + third)[0].channels[0] is Channel.LINE
+    report = http_json(worker, "/journeys/cart_abandonment/report")
+    [default] = [v for v in report["variants"] if v["variant"] == "default"]
+    assert (default["entered"], default["sent"]) == (1, 3)
+    assert report["recovery"]["lost_opportunity_yen"] == 3_000  # the cart's value
 
 
 def test_when_the_same_customer_buys_in_a_store_then_no_reminder(
@@ -170,6 +176,11 @@ def test_when_the_app_reports_a_location_in_a_store_then_one_push_within_the_coo
         ping(visit + DAY + 3 * MINUTE, *NEAR_SHIBUYA),
     )
     assert requests(requested, 0, quiet=4) == []
+
+
+def http_json(worker: Any, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}{path}", timeout=10) as r:
+        return json.loads(r.read())
 
 
 def carts(got: list[SendNotification]) -> list[SendNotification]:
