@@ -8,6 +8,7 @@ import signal
 import time
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,8 +16,11 @@ from confluent_kafka import Consumer, Producer
 
 from runtime.settings import Settings
 from schemas.channels import Channel
+from schemas.codec import encode
+from schemas.identity import CustomersMerged
 from schemas.notifications import SendNotification
-from schemas.topics import NOTIFICATIONS_REQUESTED
+from schemas.topics import IDENTITY_CHANGES, NOTIFICATIONS_REQUESTED
+from services.journey.adapters.partitioning import partition_function
 from tests.integration.journey.helpers import (
     BASE,
     JOURNEY,
@@ -146,6 +150,43 @@ def test_when_the_worker_is_killed_with_timers_pending_then_each_step_fires_exac
         by_id.setdefault(r.notification_id, set()).add(r.model_dump_json(exclude={"data"}))
     assert len(by_id) == 60  # one notification id per step and customer
     assert all(len(bodies) == 1 for bodies in by_id.values())  # a repeat is the same request
+
+
+def test_when_two_customers_merge_mid_journey_then_the_survivor_continues_without_repeats(
+    settings: Settings, producer: Producer, journey_worker: Callable[[], Any], requested: Consumer
+) -> None:
+    journey_worker()
+    web, store = treated("merge", "cart_abandonment", 0.05, count=2)
+    send_events(producer, settings, web, followed(BASE - DAY), added(BASE))
+    advance_clock(producer, settings, BASE + HOUR + MINUTE)
+    first = requests(requested, 1)
+    merged = CustomersMerged(
+        customer_id=store,
+        absorbed=(web,),
+        version=2,
+        occurred_at=datetime.fromtimestamp(BASE + 2 * HOUR, UTC),
+        cause_event_id="login-1",
+    )
+    partition = partition_function(settings.partitions or 1)(store)
+    producer.produce(
+        IDENTITY_CHANGES.name(settings.namespace),
+        key=store.encode(),
+        value=encode(merged),
+        partition=partition,
+    )
+    assert producer.flush(10) == 0
+    time.sleep(2)  # the fold request and the hand-off travel through the control topic
+    advance_clock(producer, settings, BASE + DAY + MINUTE)
+    second = requests(requested, 1)
+    advance_clock(producer, settings, BASE + 3 * DAY + MINUTE)
+    third = requests(requested, 1)
+    got = first + second + third
+    assert [(r.customer_id, r.step_id) for r in got] == [
+        (web, "reminder_1"),
+        (store, "reminder_2"),
+        (store, "reminder_3"),
+    ]
+    assert len({r.instance_id for r in got}) == 1  # one journey, moved, not restarted
 
 
 def test_when_the_app_reports_a_location_in_a_store_then_one_push_within_the_cooldown(
