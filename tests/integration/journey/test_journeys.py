@@ -205,7 +205,7 @@ def test_when_the_app_reports_a_location_in_a_store_then_one_push_within_the_coo
     )
     [push] = requests(requested, 1)
     assert (push.template, push.channels, push.data["store_id"]) == (
-        "store_welcome",
+        "geo_store_nearby",
         (Channel.PUSH,),
         "shibuya",
     )
