@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter
 
-from schemas.base import SCHEMA_VERSION, Frozen, Id, Timestamp
+from schemas.base import SCHEMA_VERSION, EventTime, Frozen, Id
 from schemas.identifiers import Identifiers
 from schemas.payloads import (
     AppOpenedPayload,
@@ -70,8 +70,8 @@ class EventContext(Frozen):
 
 class EventEnvelope(Frozen):
     event_id: Id = Field(description="Idempotency key: the same event_id is the same fact")
-    occurred_at: Timestamp = Field(description="Event time at the source (tz-aware)")
-    received_at: Timestamp = Field(description="When kizuna's edge first saw it")
+    occurred_at: EventTime = Field(description="Event time at the source (tz-aware)")
+    received_at: EventTime = Field(description="When kizuna's edge first saw it")
     source: Source
     identifiers: Identifiers
     context: EventContext = EventContext()

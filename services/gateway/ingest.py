@@ -184,5 +184,8 @@ def original_bytes(message: object) -> bytes:
     """The bytes to keep in a dead letter for one event of a request."""
     try:
         return orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
-    except TypeError:
-        return repr(message).encode()
+    except TypeError:  # orjson stops at 255 levels; repr goes on to Python's recursion limit
+        try:
+            return repr(message).encode()
+        except RecursionError:
+            return b'"(not kept: nested too deep to serialise)"'

@@ -213,6 +213,14 @@ def main(argv: list[str] | None = None) -> None:
     except UnicodeDecodeError as err:
         console.print(f"{args.file} is not {encoding}: {err}; try --encoding")
         sys.exit(2)
+    except csv.Error as err:  # e.g. an unclosed quote swallowing the rest of the file
+        console.print(
+            f"{args.file} is not valid CSV: {err} (an unclosed quote?); "
+            "receipts before it may be imported, re-run is safe once fixed",
+            markup=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)
     sys.exit(report(summary, console))
 
 

@@ -106,4 +106,7 @@ def map_event(
 def _millis(value: Any) -> datetime:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise MappingError("timestamp", f"must be epoch milliseconds (got {value!r:.40})")
-    return datetime.fromtimestamp(value / 1000, UTC)
+    try:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    except (OverflowError, OSError, ValueError):  # beyond year 9999 or the platform's time_t
+        raise MappingError("timestamp", f"out of range (got {value!r:.40})") from None

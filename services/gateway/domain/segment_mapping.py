@@ -31,6 +31,7 @@ from schemas.events import (
 from services.gateway.domain.segment_commerce import COMMERCE_EVENTS, Mapped
 from services.gateway.domain.segment_values import (
     MappingError,
+    check_nesting,
     object_at,
     optional_id,
     optional_text,
@@ -62,6 +63,7 @@ def map_message(message: Any, source: Source, received_at: datetime) -> RawEvent
     """One Segment call as a validated kizuna event, or :class:`MappingError`."""
     if not isinstance(message, dict):
         raise MappingError("(event)", "must be a JSON object")
+    check_nesting(message, "(event)")
     kind = message.get("type")
     mapper = _CALLS.get(kind) if isinstance(kind, str) else None
     if mapper is None:

@@ -11,6 +11,9 @@ from schemas.codec import describe
 from schemas.deadletter import DeadLetterReason
 
 _ID = re.compile(r"^[^\s\x00-\x1f]{1,128}$")
+MAX_NESTING = 64
+"""Levels of objects/lists in one Segment call. Workers parse events with pydantic, whose
+JSON parser stops at about 200 levels: deeper would be accepted here and lost there."""
 
 # kizuna field paths in pydantic errors, renamed to what the Segment sender wrote.
 _SEGMENT_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {
@@ -125,3 +128,16 @@ def first_present(mapping: dict[str, Any], *keys: str) -> tuple[str, Any] | None
         if value is not None:
             return key, value
     return None
+
+
+def check_nesting(value: Any, field: str, limit: int = MAX_NESTING) -> None:
+    """Refuse JSON nested deeper than ``limit`` levels (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        if depth > limit:
+            raise MappingError(field, f"is nested deeper than {limit} levels")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
