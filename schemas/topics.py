@@ -15,6 +15,7 @@ from schemas.customer import CustomerEvent
 from schemas.deadletter import DeadLetter
 from schemas.events import RAW_EVENT_ADAPTER
 from schemas.identity import IDENTITY_CHANGE_ADAPTER, IDENTITY_LINK_ADAPTER
+from schemas.journeys import JourneyConverted
 from schemas.notifications import NotificationOutcome, SendNotification
 from schemas.segments import SegmentChanged
 
@@ -80,6 +81,9 @@ NOTIFICATIONS_OUTCOMES = TopicSpec(
     "NotificationOutcome",
     TypeAdapter(NotificationOutcome),
 )
+JOURNEY_CONVERSIONS = TopicSpec(
+    "journey.conversions", "customer_id", "JourneyConverted", TypeAdapter(JourneyConverted)
+)
 DEADLETTER = TopicSpec(
     "deadletter",
     "source topic",
@@ -97,6 +101,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     SEGMENT_CHANGES,
     NOTIFICATIONS_REQUESTED,
     NOTIFICATIONS_OUTCOMES,
+    JOURNEY_CONVERSIONS,
     DEADLETTER,
 )
 

@@ -1,7 +1,7 @@
 """The journey worker: topics, the journey table, agents, timers, pages — wiring only.
 
-customer.events ────────┐
-segment.changes ────────┤                        ┌─▶ notifications.requested
+customer.events ────────┐                        ┌─▶ journey.conversions
+segment.changes ────────┤                        ├─▶ notifications.requested
 notifications.outcomes ─┼─▶ Processor ─▶ table ──┤─▶ Redis reports + why-skipped
 identity.changes ───────┤   (engine steps)       └─▶ journey.control (ticks, hand-offs)
 journey.control ────────┘
@@ -21,10 +21,12 @@ from runtime.intake import decode_event, decoded
 from runtime.redis import create_redis
 from runtime.settings import Settings
 from schemas.codec import encode
+from schemas.journeys import JourneyConverted
 from schemas.notifications import SendNotification
 from schemas.topics import (
     CUSTOMER_EVENTS,
     IDENTITY_CHANGES,
+    JOURNEY_CONVERSIONS,
     NOTIFICATIONS_OUTCOMES,
     NOTIFICATIONS_REQUESTED,
     SEGMENT_CHANGES,
@@ -47,11 +49,16 @@ class FaustEmitter:
     an offset, and a request Kafka refused stops the worker before that commit, so the
     event is processed again after the restart (same notification_id)."""
 
-    def __init__(self, requests: Any, control: Any) -> None:
-        self._requests, self._control = requests, control
+    def __init__(self, requests: Any, conversions: Any, control: Any) -> None:
+        self._requests, self._conversions, self._control = requests, conversions, control
 
     async def request(self, request: SendNotification) -> None:
         sent = await self._requests.send(key=request.customer_id.encode(), value=encode(request))
+        sent.add_done_callback(_stop_unless_delivered)
+
+    async def conversion(self, conversion: JourneyConverted) -> None:
+        key = conversion.customer_id.encode()
+        sent = await self._conversions.send(key=key, value=encode(conversion))
         sent.add_done_callback(_stop_unless_delivered)
 
     async def control(
@@ -94,7 +101,11 @@ def build(
     processor = Processor(
         rows,
         ctx,
-        FaustEmitter(topic(NOTIFICATIONS_REQUESTED.name(ns)), control_topic),
+        FaustEmitter(
+            topic(NOTIFICATIONS_REQUESTED.name(ns)),
+            topic(JOURNEY_CONVERSIONS.name(ns)),
+            control_topic,
+        ),
         reports,
         partition_of=partition_function(partitions),
         owned=lambda: {

@@ -3,7 +3,7 @@ persist, index, count. No journey decision is made here.
 
 Stream shape:
     customer.events ──relevant type?──▶ on_event ─┐
-    segment.changes ─────────────────▶ on_segment ├─▶ notifications.requested (acked first)
+    segment.changes ─────────────────▶ on_segment ├─▶ notifications.requested, journey.conversions
     notifications.outcomes ──────────▶ on_outcome │   then the table row (state + due)
     control: tick / fold / handed_off / forwarded ┘   then the due index and the reports
     sweep (timer) ──pop due from the index──▶ control[TickDue → owner's partition]
@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, MutableMapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from runtime.time_index import TimeIndex
 from schemas.events import RawEvent
 from schemas.identity import CustomersMerged, IdentityChange
+from schemas.journeys import JourneyConverted
 from schemas.notifications import NotificationOutcome, SendNotification
 from schemas.segments import SegmentChanged
 from services.journey import metrics
@@ -48,6 +49,20 @@ from services.journey.messages import (
 log = logging.getLogger(__name__)
 
 
+def conversion_of(customer_id: str, c: Converted) -> JourneyConverted:
+    return JourneyConverted(
+        conversion_id=f"{c.instance_id}:goal",
+        customer_id=customer_id,
+        journey_id=c.journey,
+        instance_id=c.instance_id,
+        variant=c.variant,
+        order_id=c.order_id,
+        amount=c.amount,
+        recovered=c.recovered,
+        occurred_at=datetime.fromtimestamp(c.at, UTC),
+    )
+
+
 class JourneyClock:
     """Wall time, moved forward by event time when the shop's clock runs ahead (a
     simulation or an accelerated test); events further ahead than ``skew`` than the
@@ -66,6 +81,7 @@ class JourneyClock:
 
 class Emitter(Protocol):
     async def request(self, request: SendNotification) -> None: ...
+    async def conversion(self, conversion: JourneyConverted) -> None: ...
     async def control(
         self, partition: int, key: str, message: BaseModel, *, wait: bool = False
     ) -> None: ...
@@ -191,6 +207,8 @@ class Processor:
         for output in result.outputs:
             if isinstance(output, Requested):
                 await self.emitter.request(output.request)
+            elif isinstance(output, Converted):
+                await self.emitter.conversion(conversion_of(customer_id, output))
         for output in result.outputs:
             self.count(customer_id, output)
         if before is None and result.state.is_empty():

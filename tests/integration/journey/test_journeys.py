@@ -16,11 +16,12 @@ from confluent_kafka import Consumer, Producer
 
 from runtime.settings import Settings
 from schemas.channels import Channel
-from schemas.codec import encode
+from schemas.codec import decode, encode
 from schemas.identity import CustomersMerged
 from schemas.notifications import SendNotification
-from schemas.topics import IDENTITY_CHANGES, NOTIFICATIONS_REQUESTED
+from schemas.topics import IDENTITY_CHANGES, JOURNEY_CONVERSIONS, NOTIFICATIONS_REQUESTED
 from services.journey.adapters.partitioning import partition_function
+from tests.integration.conftest import consume
 from tests.integration.journey.helpers import (
     BASE,
     JOURNEY,
@@ -101,8 +102,13 @@ def test_when_the_same_customer_buys_in_a_store_then_no_reminder(
 
 
 def test_when_an_order_arrives_late_with_an_earlier_event_time_then_it_still_cancels(
-    settings: Settings, producer: Producer, journey_worker: Callable[[], Any], requested: Consumer
+    settings: Settings,
+    producer: Producer,
+    journey_worker: Callable[[], Any],
+    requested: Consumer,
+    consumer_factory: Callable[..., Consumer],
 ) -> None:
+    conversions = consumer_factory(JOURNEY_CONVERSIONS.name(settings.namespace))
     journey_worker()
     [customer] = treated("late", "cart_abandonment", 0.05)
     send_events(producer, settings, customer, followed(BASE - DAY), added(BASE))
@@ -115,6 +121,12 @@ def test_when_an_order_arrives_late_with_an_earlier_event_time_then_it_still_can
     advance_clock(producer, settings, BASE + 3 * DAY + MINUTE)
     later = requests(requested, 1, timeout=8, quiet=3)  # the order's thank-you mail
     assert [r.journey_id for r in later] == ["post_purchase"]
+    converted = [
+        decode(JOURNEY_CONVERSIONS.adapter, m.value() or b"") for m in consume(conversions, 1)
+    ]
+    assert [(c.journey_id, c.amount, c.recovered) for c in converted] == [
+        ("cart_abandonment", 3_000, False)  # bought before the reminder: not a recovery
+    ]
 
 
 def test_when_the_worker_is_killed_with_timers_pending_then_each_step_fires_exactly_once(
