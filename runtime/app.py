@@ -10,6 +10,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 
 from runtime.logging import configure_logging
+from runtime.monitor import CachedPrometheusMonitor
 from runtime.settings import Settings
 
 
@@ -47,6 +48,7 @@ def create_app(
     }
     app = faust.App(app_id, **options)
     setup_prometheus_sensors(app, name_prefix=f"kizuna_faust_{service}")
+    app.monitor = CachedPrometheusMonitor(metrics=app.monitor._metrics)  # type: ignore[attr-defined]
     _add_health(app, service)
     return app
 
