@@ -16,6 +16,7 @@ losing the message.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, MutableMapping
@@ -105,6 +106,7 @@ class Processor:
         self.partition_of, self.owned, self.clock = partition_of, owned, clock
         self.sweep_batch, self.flush_batch = sweep_batch, flush_batch
         self.index = TimeIndex()
+        self.serial = asyncio.Lock()
         self.relevant = ctx.catalogue.relevant_types()
 
     # -- intake ------------------------------------------------------------------
@@ -124,12 +126,20 @@ class Processor:
         metrics.EVENTS_SKIPPED.inc()
         return False
 
-    def load(self, customer_id: str) -> CustomerState | None:
+    def load(self, customer_id: str) -> tuple[CustomerState | None, bytes | None]:
         raw = self.table.get(customer_id.encode())
-        return None if raw is None else decode(raw)[0]
+        return (None, None) if raw is None else (decode(raw)[0], raw)
+
+    # Each handler runs load -> engine -> emit -> store without another handler touching
+    # rows in between: the agents share one event loop, and an await inside (a send)
+    # must not let a tick and an event both start from the same old row.
 
     async def on_customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
-        state = self.load(customer_id)
+        async with self.serial:
+            await self._customer_event(customer_id, event, partition)
+
+    async def _customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
+        state, raw = self.load(customer_id)
         if state is not None and state.absorbed_into is not None:
             metrics.EVENTS_FORWARDED.inc()
             forwarded = EventForwarded(customer_id=state.absorbed_into, event=event)
@@ -138,21 +148,24 @@ class Processor:
             return
         metrics.EVENTS_APPLIED.inc()
         result = engine.on_event(state, customer_id, event, self.clock.now(), self.ctx)
-        await self.apply(customer_id, result, partition, before=state)
+        await self.apply(customer_id, result, partition, raw)
 
     async def on_segment_change(self, change: SegmentChanged, partition: int) -> None:
-        state = self.load(change.customer_id)
-        if state is not None and state.absorbed_into is not None:
-            return  # the survivor gets its own segment changes
-        result = engine.on_segment(state, change.customer_id, change, self.clock.now(), self.ctx)
-        await self.apply(change.customer_id, result, partition)
+        async with self.serial:
+            state, raw = self.load(change.customer_id)
+            if state is not None and state.absorbed_into is not None:
+                return  # the survivor gets its own segment changes
+            now = self.clock.now()
+            result = engine.on_segment(state, change.customer_id, change, now, self.ctx)
+            await self.apply(change.customer_id, result, partition, raw)
 
     async def on_outcome(self, outcome: NotificationOutcome, partition: int) -> None:
-        state = self.load(outcome.customer_id)
-        if state is None or not state.sends:
-            return
-        result = engine.on_outcome(state, outcome)
-        await self.apply(outcome.customer_id, result, partition)
+        async with self.serial:
+            state, raw = self.load(outcome.customer_id)
+            if state is None or not state.sends:
+                return
+            result = engine.on_outcome(state, outcome)
+            await self.apply(outcome.customer_id, result, partition, raw)
 
     async def on_identity_change(self, change: IdentityChange) -> None:
         if not isinstance(change, CustomersMerged):
@@ -167,24 +180,28 @@ class Processor:
             await self.emitter.control(self.partition_of(absorbed), absorbed, request, wait=True)
 
     async def on_control(self, message: ControlMessage, partition: int) -> None:
+        async with self.serial:
+            await self._control(message, partition)
+
+    async def _control(self, message: ControlMessage, partition: int) -> None:
         if isinstance(message, EventForwarded):
-            await self.on_customer_event(message.customer_id, message.event, partition)
+            await self._customer_event(message.customer_id, message.event, partition)
         elif isinstance(message, TickDue):
-            state = self.load(message.customer_id)
+            state, raw = self.load(message.customer_id)
             if state is None:
                 return
             result = engine.on_tick(state, message.customer_id, self.clock.now(), self.ctx)
-            await self.apply(message.customer_id, result, partition)
+            await self.apply(message.customer_id, result, partition, raw)
         elif isinstance(message, FoldRequested):
             await self._hand_off(message, partition)
         else:
             absorbed, _ = decode(message.row.encode())
-            state = self.load(message.customer_id)
+            state, raw = self.load(message.customer_id)
             result = engine.merge(state, absorbed, self.clock.now(), self.ctx)
-            await self.apply(message.customer_id, result, partition)
+            await self.apply(message.customer_id, result, partition, raw)
 
     async def _hand_off(self, message: FoldRequested, partition: int) -> None:
-        state = self.load(message.customer_id)
+        state, _ = self.load(message.customer_id)
         if state is None or state.absorbed_into is not None:
             return
         handed = StateHandedOff(
@@ -202,7 +219,7 @@ class Processor:
         customer_id: str,
         result: engine.Result,
         partition: int,
-        before: CustomerState | None = None,
+        before: bytes | None,
     ) -> None:
         for output in result.outputs:
             if isinstance(output, Requested):
@@ -213,7 +230,7 @@ class Processor:
             self.count(customer_id, output)
         if before is None and result.state.is_empty():
             return  # nothing worth a row (e.g. a first product view that entered nothing)
-        self.store(customer_id, result.state, partition)
+        self.store(customer_id, result.state, partition, before)
 
     def count(self, customer_id: str, output: Any) -> None:
         if isinstance(output, Requested):
@@ -236,8 +253,12 @@ class Processor:
             return
         self.reports.stage(customer_id, output)
 
-    def store(self, customer_id: str, state: CustomerState, partition: int) -> None:
-        self.table[customer_id.encode()] = encode(state, partition)
+    def store(
+        self, customer_id: str, state: CustomerState, partition: int, before: bytes | None = None
+    ) -> None:
+        row = encode(state, partition)
+        if row != before:  # a refused re-entry changes nothing: no changelog write
+            self.table[customer_id.encode()] = row
         self.index.schedule(partition, customer_id, state.next_due())
 
     async def maybe_flush(self) -> None:
