@@ -57,14 +57,8 @@ format: venv ## apply ruff's formatting and safe fixes
 schemas: venv ## export JSON Schema files for upstream producers into schemas/json/
 	$(PY) -m schemas.export
 
-bench: infra-up ## run every benchmark in bench/ against the local stack and print figures
-	@eval "$$(PYTHON=$(PY) $(STACK) env)"; set -e; \
-	  $(PY) bench/codec.py; \
-	  KIZUNA_IDENTITY_INDEX_BUCKETS=512 $(PY) bench/identity.py; \
-	  $(PY) bench/gateway.py --seconds 15 --concurrency 16 --processes 2; \
-	  $(PY) bench/segmenter.py; \
-	  $(PY) bench/notifier.py; \
-	  $(PY) bench/notifier_worker.py
+bench: infra-up ## run every benchmark against the local stack; report in bench/results/latest.md
+	@eval "$$(PYTHON=$(PY) $(STACK) env)"; $(PY) bench/run.py
 
 clean: infra-down ## stop servers and delete .local/ (Kafka + Redis data) and .venv/
 	rm -rf .local $(VENV)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from common import record
 
 from schemas.codec import decode, encode
 from schemas.events import RAW_EVENT_ADAPTER
@@ -67,6 +68,8 @@ def main() -> None:
     print(f"{'operation':32} {'best ev/s':>12} {'median ev/s':>12} {'vs orjson':>10}")
     for name, (best, median) in results.items():
         print(f"{name:32} {best:12,.0f} {median:12,.0f} {best / baseline:10.2f}")
+        note = f"in-process, best of {args.rounds} (median {median:,.0f}), mean {size:.0f} B"
+        record("codec", name, best, "events/s", note=note)
 
 
 if __name__ == "__main__":

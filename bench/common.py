@@ -1,11 +1,20 @@
-"""Shared bench plumbing: a throwaway namespace, a worker process, its metrics."""
+"""Shared bench plumbing: a throwaway namespace, a worker process, its metrics, and the
+machine-readable results every bench appends next to what it prints.
+
+Results: when ``KIZUNA_BENCH_RESULTS`` names a file (``make bench`` sets it), each
+:func:`record` call appends one JSON line ``{bench, figure, value, unit, target, note}``;
+``bench/report.py`` turns the lines into ``bench/results/latest.{md,json}``. Without the
+variable a bench only prints, as before.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import os
-import random
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -19,13 +28,42 @@ from runtime.settings import load_settings
 from runtime.topics import delete_topics
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS_ENV = "KIZUNA_BENCH_RESULTS"
+
+
+def record(
+    bench: str,
+    figure: str,
+    value: float,
+    unit: str,
+    target: str | None = None,
+    note: str = "",
+) -> None:
+    """Append one figure to the run's results file (if any).
+
+    ``target`` is a comparison the figure should meet, e.g. ``">= 20000"`` or ``"<= 1"``
+    (same unit as ``value``); the report marks it met or not.
+    """
+    path = os.environ.get(RESULTS_ENV)
+    if not path:
+        return
+    line = {
+        "bench": bench,
+        "figure": figure,
+        "value": value if math.isfinite(value) else None,
+        "unit": unit,
+        "target": target,
+        "note": note,
+    }
+    with open(path, "a", encoding="utf-8") as results:
+        results.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
 class BenchWorker:
     """``python -m <module>`` in a bench namespace, logs to /tmp/<namespace>-<name>.log."""
 
     def __init__(self, module: str, namespace: str, partitions: int, **env: str) -> None:
-        self.port = 16000 + random.randrange(2000)
+        self.port = free_port()
         self.log = Path(f"/tmp/{namespace}-{module.rsplit('.', 1)[-1]}.log")
         environment = dict(
             os.environ,
@@ -45,14 +83,31 @@ class BenchWorker:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
             return str(r.read().decode())
 
-    def total(self, name: str) -> float:
-        """Sum of every sample of ``name`` (all label sets); 0 while the worker starts."""
+    def total(self, name: str, labels: str = "") -> float:
+        """Sum of every sample of ``name`` whose label set contains ``labels`` (all label
+        sets when empty); 0 while the worker starts."""
         try:
             text = self.metrics()
         except OSError:
             return 0.0
-        pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? ([0-9.e+-]+)$", re.M)
-        return sum(float(v) for v in pattern.findall(text))
+        pattern = re.compile(rf"^{re.escape(name)}(\{{[^}}]*\}})? ([0-9.e+-]+)$", re.M)
+        return sum(float(v) for found, v in pattern.findall(text) if labels in found)
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Until ``/health`` answers 200 (faust: partitions assigned, not rebalancing)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"worker exited, see {self.log}")
+            try:
+                url = f"http://127.0.0.1:{self.port}/health"
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise SystemExit(f"worker not ready in {timeout}s, see {self.log}")
 
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -76,6 +131,12 @@ class BenchWorker:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def clean_up(admin: Any, namespace: str) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 import orjson
 import redis
+from common import record
 
 from runtime.kafka import create_admin
 from runtime.settings import load_settings
@@ -207,6 +208,18 @@ def main() -> None:
     if latencies:
         print(f"  latency p50 {statistics.median(latencies) * 1000:10.1f} ms")
         print(f"  latency p99 {p99 * 1000:10.1f} ms")
+    setup = (
+        f"{args.concurrency} clients x {args.batch} events/request, "
+        f"{args.processes} process(es), {elapsed:.0f} s"
+    )
+    rate = stats.events / elapsed
+    record("gateway", "/v1/batch events/s acknowledged", rate, "events/s", ">= 20000", setup)
+    if latencies:
+        note = f"per request of {args.batch} events; non-200: {stats.failures}"
+        record(
+            "gateway", "request latency p50", statistics.median(latencies) * 1000, "ms", None, note
+        )
+        record("gateway", "request latency p99", p99 * 1000, "ms", None, note)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis
+from common import record
 from confluent_kafka import Consumer
 
 from runtime.kafka import create_admin, create_consumer, create_producer
@@ -202,11 +203,31 @@ def main() -> None:
         print(f"{'Redis bytes per identifier (all keys)':40} {total / max(identifiers, 1):12.0f}")
         for kind, used in parts.items():
             print(f"{'  of which ' + kind:40} {used / max(identifiers, 1):12.0f}")
+        setup = f"{len(timed):,} events, {args.partitions} partitions, 1 worker"
+        record("identity", "resolved events/s", resolved_rate, "events/s", ">= 20000", setup)
+        record(
+            "identity",
+            "confluent-kafka raw read (own baseline)",
+            raw_rate,
+            "events/s",
+            note="the same raw messages, read by this bench",
+        )
+        record(
+            "identity",
+            "Redis bytes per identifier",
+            total / max(identifiers, 1),
+            "B",
+            "<= 200",
+            f"{identifiers:,} identifiers, all keys",
+        )
     finally:
         if worker is not None:
             worker.terminate()
             worker.wait(30)
-        delete_topics(admin, [spec.name(namespace) for spec in CATALOGUE])
+        # the catalogue plus faust's own (<namespace>-identity-__assignor-__leader)
+        ours = {spec.name(namespace) for spec in CATALOGUE}
+        ours |= {t for t in admin.list_topics(timeout=30).topics if t.startswith(f"{namespace}-")}
+        delete_topics(admin, sorted(ours))
         keys = list(client.scan_iter(match=f"{namespace}:*", count=5000))
         for start in range(0, len(keys), 5000):
             client.delete(*keys[start : start + 5000])

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from common import BenchWorker, clean_up, histogram, quantile
+from common import BenchWorker, clean_up, histogram, quantile, record
 from confluent_kafka.admin import NewTopic
 
 from runtime.kafka import create_admin, create_producer
@@ -221,6 +221,13 @@ def timers_and_lateness(timers: int, rate: float, window: float, store: str) -> 
     print(f"timers fired in window   {fired:,.0f} over {window:.0f} s ({fired / window:.0f}/s)")
     p50, p99 = quantile(delta, 0.5) * 1000, quantile(delta, 0.99) * 1000
     print(f"lateness p50 / p99       {p50:.0f} ms / {p99:.0f} ms  (target p99 <= 1 s)")
+    setup = f"{timers:,} pending timers, {store} store"
+    record("journey", "pending timers recovered + indexed", ready - ready_at, "s", None, setup)
+    record("journey", "row size per pending timer", row_bytes / timers, "B", None, "table value")
+    record("journey", "worker RSS growth per pending timer", grown / timers, "B", "<= 300", setup)
+    record("journey", "timers fired/s in window", fired / window, "timers/s", None, setup)
+    record("journey", "timer lateness p50", p50 / 1000, "s", None, setup)
+    record("journey", "timer lateness p99", p99 / 1000, "s", "<= 1", setup)
 
 
 def _compacted(name: str) -> NewTopic:
@@ -243,12 +250,17 @@ def main() -> None:
     if not args.skip_throughput:
         domain = in_process(args.events, args.customers)
         print(f"events/s, in-process     {domain:,.0f} (decode + engine + row encode, no Kafka)")
+        note = f"{args.events:,} events, decode + engine + row encode, no Kafka"
+        record("journey", "events/s, in-process", domain, "events/s", None, note)
         rate = throughput(args.events, args.customers, store)
         print(
             f"events/s, one worker     {rate:,.0f} ({args.events:,} mixed events, target >= 20,000)"
         )
+        note = f"{args.events:,} mixed events, 1 partition, {store}"
+        record("journey", "events/s, one worker", rate, "events/s", ">= 20000", note)
     index = index_bytes_per_timer(args.timers)
     print(f"due index                {index:.0f} B per pending timer (in RAM)")
+    record("journey", "due index bytes per pending timer", index, "B", None, "tracemalloc")
     timers_and_lateness(args.timers, args.fire_rate, args.window, store)
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import orjson
 import redis
 from aiohttp import web
+from common import record
 from confluent_kafka import Consumer
 from notifier import DATA, T0, seed  # bench/notifier.py (bench/ is on sys.path)
 
@@ -211,6 +212,16 @@ def report(args: argparse.Namespace, started: float, seen: Outcomes, cpu_s: floa
             f"{'worker CPU µs/notification (busy share)':44} "
             f"{cpu_s / args.n * 1e6:10,.0f}  ({busy:.0%} of one core)"
         )
+    setup = f"{args.n:,} requests, {args.partitions} partitions, 1 worker process"
+    name = "notifier_worker"
+    rate = (args.n - 1) / span
+    record(name, "notifications/s, first->last outcome", rate, "notifications/s", ">= 2000", setup)
+    record(name, "notifications/s, produce start->last outcome", args.n / total, "notifications/s")
+    note = f"statuses {dict(seen.statuses)}"
+    record(name, "provider latency p50", percentile(seen.latencies_ms, 0.5), "ms", None, note)
+    record(name, "provider latency p99", percentile(seen.latencies_ms, 0.99), "ms", None, note)
+    if cpu_s is not None:
+        record(name, "worker CPU per notification", cpu_s / args.n * 1e6, "µs")
 
 
 def run(args: argparse.Namespace, namespace: str, provider: str) -> None:

@@ -35,6 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from common import record
+
 from runtime.kafka import create_admin, create_producer
 from runtime.redis import create_sync_redis
 from runtime.settings import load_settings
@@ -197,6 +199,9 @@ def sweep_bench(count: int) -> None:
         due, changes = sweep(table, index, now, policy)
         seconds = time.perf_counter() - started
         print(f"sweep {label:22}: {seconds:7.2f}s  due {due:,}  segment changes {changes:,}")
+        target = "< 10" if label.startswith("all due") else None
+        note = f"{count:,} customers in-process, due {due:,}, segment changes {changes:,}"
+        record("segmenter", f"sweep, {label}", seconds, "s", target, note)
 
 
 def main() -> None:
@@ -212,6 +217,8 @@ def main() -> None:
             f"kafka: {args.events:,} customer events, {args.customers:,} customers, "
             f"1 worker, 1 partition: {rate:,.0f} events/s"
         )
+        note = f"{args.events:,} events, {args.customers:,} customers, 1 partition"
+        record("segmenter", "customer events/s, one worker", rate, "events/s", ">= 30000", note)
     sweep_bench(args.sweep_customers)
 
 
