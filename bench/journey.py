@@ -31,6 +31,7 @@ import tracemalloc
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 from common import BenchWorker, clean_up, histogram, quantile, record
@@ -161,7 +162,7 @@ def pending_row(n: int, due: float, now: float) -> tuple[bytes, bytes]:
 def rows(timers: int, firing: int, first_due: float, rate: float) -> Iterator[tuple[bytes, bytes]]:
     now = time.time()
     for n in range(timers):
-        due = first_due + n / rate if n < firing else now + 2 * 86_400.0 + n
+        due = first_due + n / rate if n < firing else first_due + 30 * 86_400.0 + n
         yield pending_row(n, due, now)
 
 
@@ -179,17 +180,20 @@ def index_bytes_per_timer(timers: int) -> float:
 
 
 def timers_and_lateness(timers: int, rate: float, window: float, store: str) -> None:
+    """Lateness in steady state, whatever recovery takes: the rows' due times lie a year
+    ahead on the shop's clock, and once the worker has recovered and indexed them all a
+    heartbeat (a page view every 50 ms, dated base + elapsed wall time) makes that clock
+    run at wall speed from the base. The heartbeat's 50 ms step is part of the figure."""
     settings = load_settings()
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     admin = create_admin(settings.kafka)
     ensure_topics(admin, namespace, partitions=1)
     admin.create_topics([_compacted(f"{namespace}-journey-journeys-changelog")])
-    lead = 90.0 + timers / 15_000  # recovery and index rebuild happen before the first due
-    firing = int(rate * (window + lead))
-    first_due = time.time() + lead
+    base = time.time() + 365 * 86_400.0
+    firing = int(rate * window)
     producer = create_producer(settings.kafka, **{"linger.ms": 50, "batch.num.messages": 10000})
     row_bytes = 0
-    for n, (key, value) in enumerate(rows(timers, firing, first_due, rate)):
+    for n, (key, value) in enumerate(rows(timers, firing, base + 2.0, rate)):
         producer.produce(
             f"{namespace}-journey-journeys-changelog", key=key, value=value, partition=0
         )
@@ -197,18 +201,17 @@ def timers_and_lateness(timers: int, rate: float, window: float, store: str) -> 
         if n % 20_000 == 0:
             producer.poll(0)
     producer.flush(120)
-    worker = BenchWorker(JOURNEY, namespace, 1, KIZUNA_STORE=store)
+    skew = {"KIZUNA_JOURNEY_CLOCK_SKEW_SECONDS": str(2 * 365 * 86_400)}
+    worker = BenchWorker(JOURNEY, namespace, 1, KIZUNA_STORE=store, **skew)
     try:
         worker.wait_for("kizuna_journey_events_total", 0, timeout=60)
         baseline = worker.rss_bytes()
         ready_at = time.time()
-        worker.wait_for("kizuna_journey_timers_pending", timers * 0.99, timeout=900)
+        worker.wait_for("kizuna_journey_timers_pending", timers * 0.99, timeout=1800)
         ready = time.time()
         grown = worker.rss_bytes() - baseline
-        start = max(ready + 10.0, first_due)
-        time.sleep(max(0.0, start - time.time()))
         before = histogram(worker.metrics(), LATENESS)
-        time.sleep(window)
+        heartbeat(producer, namespace, base, window + 3.0)
         after = histogram(worker.metrics(), LATENESS)
     finally:
         worker.stop()
@@ -228,6 +231,22 @@ def timers_and_lateness(timers: int, rate: float, window: float, store: str) -> 
     record("journey", "timers fired/s in window", fired / window, "timers/s", None, setup)
     record("journey", "timer lateness p50", p50 / 1000, "s", None, setup)
     record("journey", "timer lateness p99", p99 / 1000, "s", "<= 1", setup)
+
+
+def heartbeat(producer: Any, namespace: str, base: float, seconds: float) -> None:
+    """Page views dated ``base`` + elapsed wall time, every 50 ms, for ``seconds``."""
+    page = next(e for e in example_stream(50, seed=7) if getattr(e, "type", None) == "page_viewed")
+    topic, started = f"{namespace}.customer.events", time.time()
+    while (elapsed := time.time() - started) < seconds:
+        at = datetime.fromtimestamp(base + elapsed, UTC)
+        event = page.model_copy(update={"occurred_at": at, "event_id": f"hb{elapsed:.3f}"})
+        wrapped = CustomerEvent(
+            customer_id="c-heartbeat", identity_version=1, resolved_at=at, event=event
+        )
+        producer.produce(topic, key=b"c-heartbeat", value=encode(wrapped), partition=0)
+        producer.poll(0)
+        time.sleep(0.05)
+    producer.flush(10)
 
 
 def _compacted(name: str) -> NewTopic:
