@@ -77,3 +77,19 @@ async def retry_forever(
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
+
+
+async def skip_tick_on_outage(
+    tick: Callable[[], Awaitable[Any]],
+    *,
+    outage: tuple[type[BaseException], ...],
+    what: str,
+) -> None:
+    """A timer's tick during an infrastructure outage is skipped, not fatal: faust stops
+    the whole app when a timer raises, and the next tick retries anyway."""
+    try:
+        await tick()
+    except outage as err:
+        log.warning(
+            "timer tick skipped: infrastructure down", extra={"what": what, "error": repr(err)}
+        )

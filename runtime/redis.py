@@ -17,3 +17,10 @@ def create_redis(settings: Settings) -> aioredis.Redis:
 
 def create_sync_redis(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(settings.redis, socket_connect_timeout=5, socket_timeout=10)
+
+
+# What a Redis outage looks like to a client: retry or skip, never crash the worker on it.
+REDIS_OUTAGE: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)

@@ -31,7 +31,11 @@ die() { log "error: $*"; exit 1; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# running, and not a zombie left unreaped by the container's init after a kill -9
+alive() {
+  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null &&
+    ! grep -qs '^State:[[:space:]]*Z' "/proc/$(cat "$1")/status"
+}
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

@@ -15,10 +15,10 @@ import faust
 from pydantic import BaseModel
 
 from runtime.app import create_app
-from runtime.batches import fail_stop
+from runtime.batches import fail_stop, skip_tick_on_outage
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decode_event, decoded
-from runtime.redis import create_redis
+from runtime.redis import REDIS_OUTAGE, create_redis
 from runtime.settings import Settings
 from schemas.codec import encode
 from schemas.journeys import JourneyConverted
@@ -173,7 +173,7 @@ def build(
 
     @app.timer(interval=journey.report_flush_seconds)
     async def flush_reports() -> None:
-        await reports.flush()
+        await skip_tick_on_outage(reports.flush, outage=REDIS_OUTAGE, what="journey reports")
 
     add_pages(app, reports, ctx)
     return app, processor

@@ -25,10 +25,11 @@ import redis.exceptions
 from faust.web import Request, Response, View
 
 from runtime.app import create_app
-from runtime.batches import process_batches, retry_forever
+from runtime.batches import process_batches, retry_forever, skip_tick_on_outage
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decode_batch, decoded
 from runtime.producer import AsyncProducer, DeliveryError
+from runtime.redis import REDIS_OUTAGE
 from runtime.settings import load_settings
 from schemas.deadletter import DeadLetter
 from schemas.notifications import NotificationOutcome
@@ -159,9 +160,12 @@ def _retry_sink() -> KafkaSink:
 
 @app.timer(interval=config.retry_poll_s)
 async def due_retries() -> None:
-    delivery = (await notifier()).delivery(_retry_sink())
-    while await delivery.run_due(config.batch_size) >= config.batch_size:
-        pass
+    async def run() -> None:
+        delivery = (await notifier()).delivery(_retry_sink())
+        while await delivery.run_due(config.batch_size) >= config.batch_size:
+            pass
+
+    await skip_tick_on_outage(run, outage=REDIS_OUTAGE, what="notifier due retries")
 
 
 @app.page("/unsubscribe/{token}")

@@ -14,9 +14,10 @@ import faust
 from pydantic import BaseModel
 
 from runtime.app import create_app
+from runtime.batches import skip_tick_on_outage
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decoded
-from runtime.redis import create_redis
+from runtime.redis import REDIS_OUTAGE, create_redis
 from runtime.settings import Settings
 from schemas.codec import encode
 from schemas.segments import SegmentChanged
@@ -124,11 +125,13 @@ def build(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, Proces
 
     @app.timer(interval=seg.sweep_interval_seconds)
     async def sweep() -> None:
-        await processor.sweep()
+        await skip_tick_on_outage(processor.sweep, outage=REDIS_OUTAGE, what="segmenter sweep")
 
     @app.timer(interval=seg.view_flush_seconds)
     async def flush_views() -> None:
-        await processor.flush_views()
+        await skip_tick_on_outage(
+            processor.flush_views, outage=REDIS_OUTAGE, what="segmenter profile view"
+        )
 
     if quantiles and processor.population is not None:
         population = processor.population

@@ -98,8 +98,12 @@ class JourneyReports:
         facts, self._facts = self._facts, []
         why, self._why = self._why, []
         counted = 0
-        if facts:
-            counted = int(await self._count(args=[orjson.dumps(facts), FACT_TTL_SECONDS]))
+        try:
+            if facts:
+                counted = int(await self._count(args=[orjson.dumps(facts), FACT_TTL_SECONDS]))
+        except Exception:
+            self._facts[:0], self._why[:0] = facts, why  # counted once each, so safe to resend
+            raise
         if why:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for customer_id, record in why:

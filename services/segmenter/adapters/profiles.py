@@ -66,6 +66,22 @@ class RedisProfileView:
         staged, self._staged = self._staged, {}
         absorbed, self._absorbed = self._absorbed, {}
         partial, self._partial = self._partial, {}
+        try:
+            await self._write(staged, absorbed, partial)
+        except Exception:
+            # Redis is down: keep what was staged (newer stagings win) for the next flush
+            self._staged = {**staged, **self._staged}
+            self._absorbed = {**absorbed, **self._absorbed}
+            self._partial = {**partial, **self._partial}
+            raise
+        return len(staged) + len(partial)
+
+    async def _write(
+        self,
+        staged: dict[str, dict[str, str] | None],
+        absorbed: dict[str, str],
+        partial: dict[str, dict[str, str]],
+    ) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             for customer_id, changed in partial.items():
                 pipe.hset(profile_key(self._namespace, customer_id), mapping=changed)  # type: ignore[arg-type]
@@ -79,7 +95,6 @@ class RedisProfileView:
                     pipe.delete(key)
                 pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
             await pipe.execute()
-        return len(staged) + len(partial)
 
 
 def decode_profile(raw: dict[Any, Any]) -> dict[str, Any]:
