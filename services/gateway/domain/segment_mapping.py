@@ -8,7 +8,8 @@ Identifiers: userId -> member_id, anonymousId -> anonymous_id, context.device.id
 device_id; identify traits.email / traits.phone -> email / phone; alias previousId ->
 anonymous_id next to userId -> member_id. ``messageId`` is the event_id (idempotency
 key). ``timestamp`` must carry a time zone (naive is an error); absent, it is the
-receive time. Unknown track events are kept as ``custom_tracked``.
+receive time. ``Location Reported`` (latitude, longitude, accuracy in metres) is the app's
+location ping. Unknown track events are kept as ``custom_tracked``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from schemas.events import (
     CustomTracked,
     EventEnvelope,
     Identified,
+    LocationReported,
     PageViewed,
     RawEvent,
     Source,
@@ -136,6 +138,8 @@ def _track(message: dict[str, Any]) -> tuple[type[EventEnvelope], dict[str, Any]
     normalised = name.strip().lower().replace("_", " ")
     if normalised == "application opened":
         cls, payload = _app_opened(message, name, properties)
+    elif normalised == "location reported":
+        cls, payload = _location(message, properties)
     elif normalised in COMMERCE_EVENTS:
         cls, payload = COMMERCE_EVENTS[normalised](properties)
     else:
@@ -159,6 +163,26 @@ def _app_opened(message: dict[str, Any], name: str, properties: dict[str, Any]) 
     if token is not None:
         payload["push_token"] = token
     return AppOpened, payload
+
+
+def _location(message: dict[str, Any], properties: dict[str, Any]) -> Mapped:
+    """The app's location ping: ``properties.latitude/longitude/accuracy`` (metres), or
+    the SDK's ``context.location`` where the properties leave them out."""
+    context = object_at(message.get("context"), "context")
+    location = object_at(context.get("location"), "context.location")
+    payload: dict[str, Any] = {}
+    for field, names in (
+        ("latitude", ("latitude", "lat")),
+        ("longitude", ("longitude", "lon", "lng")),
+        ("accuracy_m", ("accuracy", "accuracy_m", "horizontal_accuracy")),
+    ):
+        found = next(
+            (source[n] for source in (properties, location) for n in names if n in source), None
+        )
+        if found is None:
+            raise MappingError(f"properties.{names[0]}", "is required for Location Reported")
+        payload[field] = found
+    return LocationReported, payload
 
 
 def _page(message: dict[str, Any]) -> tuple[type[EventEnvelope], dict[str, Any], Ids]:

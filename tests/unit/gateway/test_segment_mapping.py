@@ -11,6 +11,7 @@ from schemas.events import (
     CartViewed,
     CustomTracked,
     Identified,
+    LocationReported,
     OrderCompleted,
     OrderRefunded,
     PageViewed,
@@ -204,3 +205,36 @@ def test_when_a_call_is_malformed_then_the_error_names_the_segment_field(
 
     assert fragment in str(caught.value)
     assert caught.value.reason == reason
+
+
+def test_when_the_app_reports_a_location_then_it_becomes_a_location_event() -> None:
+    ping = call(
+        type="track",
+        event="Location Reported",
+        userId="M1",
+        properties={"latitude": 35.66, "longitude": 139.701, "accuracy": 15},
+    )
+    event = map_message(ping, Source.APP, NOW)
+
+    assert isinstance(event, LocationReported)
+    payload = event.payload
+    assert (payload.latitude, payload.longitude, payload.accuracy_m) == (35.66, 139.701, 15)
+
+
+def test_when_the_location_is_in_the_sdk_context_then_it_is_taken_from_there() -> None:
+    context = {"location": {"latitude": 35.66, "longitude": 139.701, "accuracy": 30}}
+    ping = call(type="track", event="Location Reported", properties={}, context=context)
+    event = map_message(ping, Source.APP, NOW)
+
+    assert isinstance(event, LocationReported)
+    assert event.payload.accuracy_m == 30
+
+
+def test_when_a_location_has_no_accuracy_then_it_is_rejected_naming_the_field() -> None:
+    ping = call(
+        type="track",
+        event="Location Reported",
+        properties={"latitude": 35.66, "longitude": 139.701},
+    )
+    with pytest.raises(MappingError, match=r"properties\.accuracy"):
+        map_message(ping, Source.APP, NOW)
