@@ -80,7 +80,7 @@ def _get_json(port: int, path: str) -> Any:
         return json.loads(err.read())
 
 
-def wait_until_shared(service: Service, timeout: float = 90.0) -> list[set[int]]:
+def wait_until_shared(service: Service, timeout: float = 180.0) -> list[set[int]]:
     """Until the workers hold disjoint, non-empty shares that cover every partition."""
     deadline = time.monotonic() + timeout
     held: list[set[int]] = []
