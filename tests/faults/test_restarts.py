@@ -1,5 +1,6 @@
 """Given a shop whose SDK keeps posting orders through the gateway to identity and the
-segmenter, when identity is killed -9 mid-stream and restarted while orders keep coming,
+segmenter, when identity or the segmenter is killed -9 mid-stream and restarted while
+orders keep coming,
 then every order the gateway accepted is on its customer's profile exactly once, and the
 dead-letter topic holds exactly the invalid orders.
 
@@ -47,19 +48,20 @@ def processes(
     running.stop_all()
 
 
+@pytest.mark.parametrize("victim", ["services.identity", "services.segmenter"])
 @pytest.mark.usefixtures("topics", "redis_client")
-def test_when_identity_is_killed_mid_stream_then_every_accepted_order_counts_once(
-    settings: Settings, processes: Processes
+def test_when_a_stage_is_killed_mid_stream_then_every_accepted_order_counts_once(
+    settings: Settings, processes: Processes, victim: str
 ) -> None:
-    gateway, identity, _ = processes.start(
+    gateway, identity, segmenter = processes.start(
         "services.gateway", "services.identity", "services.segmenter"
     )
     traffic = ShopTraffic(gateway.port).start()
     traffic.wait_acked(80)
 
-    kill(identity)
-    traffic.wait_acked(len(traffic.acked) + 80)  # the shop goes on while identity is dead
-    processes.start("services.identity")
+    kill(identity if victim == "services.identity" else segmenter)
+    traffic.wait_acked(len(traffic.acked) + 80)  # the shop goes on while the stage is dead
+    processes.start(victim)
     traffic.wait_acked(len(traffic.acked) + 80)
     traffic.stop()
 
