@@ -1,8 +1,8 @@
 """Given a shop whose SDK keeps posting orders through the gateway to identity and the
 segmenter, when identity or the segmenter is killed -9 mid-stream and restarted while
-orders keep coming,
-then every order the gateway accepted is on its customer's profile exactly once, and the
-dead-letter topic holds exactly the invalid orders.
+orders keep coming, then every order the gateway accepted is on its customer's profile
+exactly once, and the dead-letter topic holds exactly the invalid orders. (The gateway
+keeps no state: a 200 means the events are in Kafka, see its Kafka-down test.)
 
 Each worker alone is killed -9 in its own integration test (identity: test_replay.py,
 journey: test_journeys.py, notifier: test_worker.py); this one kills a stage in the
