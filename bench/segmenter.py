@@ -24,24 +24,20 @@ import gc
 import os
 import random
 import re
-import shutil
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from common import record
+from common import clean_up, record
 
 from runtime.kafka import create_admin, create_producer
-from runtime.redis import create_sync_redis
 from runtime.settings import load_settings
 from runtime.time_index import TimeIndex
-from runtime.topics import delete_topics, ensure_topics
+from runtime.topics import ensure_topics
 from schemas.codec import encode
 from schemas.customer import CustomerEvent
 from schemas.examples import example_stream
@@ -104,27 +100,6 @@ def kafka_throughput(events: int, customers: int) -> float:
         worker.terminate()
         worker.wait(30)
         clean_up(admin, namespace)
-
-
-def clean_up(admin: Any, namespace: str) -> None:
-    """Drop the bench namespace: its topics (faust's internal ones too), Redis keys, data."""
-    names = [name for name in admin.list_topics(timeout=10).topics if name.startswith(namespace)]
-    delete_topics(admin, names)
-    redis = create_sync_redis(load_settings())
-    for batch in _chunks(redis.scan_iter(match=f"{namespace}:*", count=5000), 5000):
-        redis.delete(*batch)
-    shutil.rmtree(f"/tmp/{namespace}", ignore_errors=True)
-
-
-def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _time_consumption(port: int, events: int) -> float:
