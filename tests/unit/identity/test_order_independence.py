@@ -14,7 +14,7 @@ from services.identity.domain.graph import rebuild, revoke
 from services.identity.domain.memory import InMemoryGraph
 from services.identity.domain.model import Edge, Node, link_id_for
 from services.identity.domain.rules import Cap, Observation, Rules
-from tests.unit.identity.helpers import obs
+from tests.unit.identity.helpers import obs, reachable, successors
 
 RULES = Rules(caps={K.ANONYMOUS_ID: Cap(2, window_days=7)}, max_merges=3)
 
@@ -59,6 +59,30 @@ def test_when_events_arrive_in_any_order_then_customers_and_ids_are_the_same(raw
     assert {cid: c.refused for cid, c in arrived.customers.items()} == {
         cid: c.refused for cid, c in canonical.customers.items()
     }
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events, st.randoms(use_true_random=False))
+def test_when_late_events_revise_a_merge_then_the_published_changes_say_where_history_went(
+    raw, rnd
+) -> None:
+    """An event is attributed to the customer its identifiers made on arrival; a late event
+    may later merge that customer away or split it again. Followed through the published
+    merges and splits, every event's customer reaches the customer that finally holds the
+    event's identifier: nothing is revised silently."""
+    items = observations(raw)
+    rnd.shuffle(items)
+    graph = InMemoryGraph(RULES)
+    attributed, changes = {}, []
+    for item in items:
+        result = graph.apply(item)
+        attributed[item.event_id] = (result.customer_id, item.primary.key)
+        changes += result.changes
+    owner = {key: cid for cid, keys in graph.partition().items() for key in keys}
+    moved = successors(changes)
+
+    for event_id, (customer_id, primary) in attributed.items():
+        assert owner[primary] in reachable(customer_id, moved), event_id
 
 
 @settings(max_examples=200, deadline=None)
