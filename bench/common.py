@@ -184,3 +184,22 @@ def quantile(buckets: list[tuple[float, float]], q: float) -> float:
             return lower + (upper - lower) * (rank - below) / max(count - below, 1e-9)
         lower, below = upper, count
     return lower
+
+
+def serve_providers(port: int) -> None:
+    """Fake LINE push + FCM v1 endpoints answering 200, for the notifier benches (run it
+    in its own process). uvloop, like the workers: the providers are remote in
+    production, so the less of the shared cores they take here, the truer the figure."""
+    import uvloop
+    from aiohttp import web
+
+    async def ok(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"name": "projects/p/messages/1"})
+
+    app = web.Application()
+    app.router.add_post("/v2/bot/message/push", ok)
+    app.router.add_post("/v1/projects/{project}/messages:send", ok)
+    web.run_app(
+        app, host="127.0.0.1", port=port, print=None, access_log=None, loop=uvloop.new_event_loop()
+    )

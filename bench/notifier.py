@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 
 import aiohttp
 import redis
-from aiohttp import web
-from common import record
+import uvloop
+from common import record, serve_providers
 
 from runtime.redis import create_redis
 from runtime.settings import load_settings
@@ -50,17 +50,6 @@ DATA = {
     "total": 4320,
     "cart_url": "https://kizuna.example/cart/1",
 }
-
-
-def serve_providers() -> None:
-    async def ok(request: web.Request) -> web.Response:
-        await request.read()
-        return web.json_response({"name": "projects/p/messages/1"})
-
-    app = web.Application()
-    app.router.add_post("/v2/bot/message/push", ok)
-    app.router.add_post("/v1/projects/{project}/messages:send", ok)
-    web.run_app(app, host="127.0.0.1", port=PORT, print=None, access_log=None)
 
 
 class CountingSink:
@@ -196,11 +185,12 @@ if __name__ == "__main__":
     parser.add_argument("--customers", type=int, default=5_000)
     parser.add_argument("--concurrency", type=int, default=64, help="sends in flight (<= 90)")
     args = parser.parse_args()
-    server = multiprocessing.Process(target=serve_providers, daemon=True)
+    server = multiprocessing.Process(target=serve_providers, args=(PORT,), daemon=True)
     server.start()
     time.sleep(1.0)
     try:
-        asyncio.run(main(args.n, args.batch, args.customers, args.concurrency))
+        # uvloop, as the worker runs (runtime.settings.event_loop)
+        uvloop.run(main(args.n, args.batch, args.customers, args.concurrency))
     finally:
         server.terminate()
         server.join(5)

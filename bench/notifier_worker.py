@@ -36,8 +36,7 @@ from pathlib import Path
 
 import orjson
 import redis
-from aiohttp import web
-from common import record
+from common import record, serve_providers
 from confluent_kafka import Consumer
 from notifier import DATA, T0, seed  # bench/notifier.py (bench/ is on sys.path)
 
@@ -59,19 +58,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def serve_providers(port: int) -> None:
-    """The same fake LINE push + FCM v1 endpoints as bench/notifier.py, on ``port``."""
-
-    async def ok(request: web.Request) -> web.Response:
-        await request.read()
-        return web.json_response({"name": "projects/p/messages/1"})
-
-    app = web.Application()
-    app.router.add_post("/v2/bot/message/push", ok)
-    app.router.add_post("/v1/projects/{project}/messages:send", ok)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
 def requests(run: str, count: int, customers: int) -> Iterator[tuple[bytes, bytes]]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import faust
+import mode.loop
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 
+from runtime.consumer import assigned_partitions
 from runtime.logging import configure_logging
 from runtime.monitor import CachedPrometheusMonitor
 from runtime.settings import Settings
@@ -58,11 +61,13 @@ def _add_health(app: faust.App, service: str) -> None:
     class Health(View):
         async def get(self, request: Request) -> Response:
             assigned = sorted(
-                f"{tp.topic}:{tp.partition}" for tp in app.assignor.assigned_actives()
+                [f"{tp.topic}:{tp.partition}" for tp in app.assignor.assigned_actives()]
+                + assigned_partitions()  # batch consumers outside faust (runtime.consumer)
             )
             ready = not app.rebalancing
             body = {
                 "service": service,
+                "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
                 "status": "ok" if ready else "rebalancing",
                 "assigned": assigned,
             }
@@ -72,6 +77,8 @@ def _add_health(app: faust.App, service: str) -> None:
 def run_worker(app: faust.App, settings: Settings, service: str) -> None:
     """Start the worker in the foreground; SIGTERM/SIGINT stop it cleanly."""
     configure_logging(service, settings.log_level, settings.log_format)
+    if settings.event_loop == "uvloop":
+        mode.loop.use("uvloop")  # before the worker makes its loop
     if settings.profile_path:
         _profile_until_exit(settings.profile_path)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)

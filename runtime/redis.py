@@ -2,16 +2,55 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import hiredis
 import redis
 import redis.asyncio as aioredis
+from redis.typing import EncodableT
 
 from runtime.settings import Settings
 
 
+class HiredisPackConnection(aioredis.Connection):
+    """Commands packed by hiredis in C, as redis-py's sync client already does.
+
+    The asyncio client packs in Python by growing one bytes object argument by argument,
+    which costs more than the round trip for our batch scripts (hundreds of arguments
+    each). The bytes on the wire are the same.
+    """
+
+    def pack_command(self, *args: EncodableT) -> list[bytes]:
+        first = args[0]
+        if isinstance(first, str):
+            args = (*first.encode().split(), *args[1:])
+        elif isinstance(first, bytes) and b" " in first:
+            args = (*first.split(), *args[1:])
+        try:
+            return [hiredis.pack_command(tuple(_packable(a) for a in args))]
+        except TypeError as err:
+            raise redis.exceptions.DataError(str(err)) from err
+
+
+def _packable(arg: Any) -> Any:
+    if isinstance(arg, bool):  # redis-py refuses booleans; so do we
+        raise redis.exceptions.DataError(f"invalid input of type bool: {arg!r}")
+    if isinstance(arg, bytearray | memoryview):
+        return bytes(arg)
+    return arg
+
+
 def create_redis(settings: Settings) -> aioredis.Redis:
     """An asyncio client with a connection pool; decode nothing (bytes in, bytes out)."""
+    extra: dict[str, Any] = {}
+    if settings.redis.startswith("redis://"):
+        extra["connection_class"] = HiredisPackConnection
     return aioredis.Redis.from_url(
-        settings.redis, socket_connect_timeout=5, socket_timeout=10, health_check_interval=30
+        settings.redis,
+        socket_connect_timeout=5,
+        socket_timeout=10,
+        health_check_interval=30,
+        **extra,
     )
 
 

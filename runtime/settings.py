@@ -40,6 +40,9 @@ class Settings(BaseSettings):
         le=300,
         description="consumer group session: how soon a dead worker's partitions move",
     )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop", description="the workers' event loop (uvloop: ~15 % more per core)"
+    )
     profile_path: str | None = Field(
         default=None, description="Write a cProfile of the worker here when it stops"
     )

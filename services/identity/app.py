@@ -1,4 +1,4 @@
-"""The identity worker: faust wiring only (topics, the agent, HTTP lookup)."""
+"""The identity worker: wiring only (the batch consumer, HTTP lookup, graph size)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import faust
 from faust.web import Request, Response, View
 
 from runtime.app import create_app
-from runtime.batches import process_batches
+from runtime.consumer import BatchConsumer
 from runtime.deadletter import FaustDeadLetters
 from runtime.producer import AsyncProducer
 from runtime.redis import create_redis
@@ -27,8 +27,8 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
     app = create_app(SERVICE, settings, group=identity.consumer_group)
     ns = settings.namespace
     graph_ns = identity.graph_namespace or ns
-    raw = app.topic(*(s.name(ns) for s in RAW_TOPICS), key_serializer="raw", value_serializer="raw")
-    for spec in (CUSTOMER_EVENTS, IDENTITY_CHANGES, IDENTITY_LINKS):  # declared for faust
+    raw_topics = [spec.name(ns) for spec in RAW_TOPICS]
+    for spec in (*RAW_TOPICS, CUSTOMER_EVENTS, IDENTITY_CHANGES, IDENTITY_LINKS):  # for faust
         app.topic(spec.name(ns), key_serializer="raw", value_serializer="raw")
     dead_letters = FaustDeadLetters(app, ns)
     graphs: dict[str, RedisGraph] = {}
@@ -44,8 +44,10 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
             )
         return graphs["g"]
 
-    @app.agent(raw, name="resolve")
-    async def resolve(stream: Any) -> None:
+    @app.task
+    async def resolve() -> None:
+        """The raw topics in batches straight from confluent-kafka (the graph is in
+        Redis: no faust table), offsets committed after each batch is resolved."""
         resolver = Resolver(
             graph(),
             AsyncProducer(settings.kafka),
@@ -53,13 +55,16 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
             namespace=ns,
             max_bytes=settings.max_message_bytes,
         )
-        await process_batches(
-            stream,
-            resolver.handle,
+        consumer = BatchConsumer(
+            settings.kafka,
+            f"{ns}-{identity.consumer_group or SERVICE}-resolve",
+            raw_topics,
             service=SERVICE,
             max_batch=identity.batch_size,
             within_seconds=identity.batch_within_seconds,
+            session_timeout_seconds=settings.session_timeout_seconds,
         )
+        await consumer.run(resolver.handle)
 
     @app.timer(interval=15.0)
     async def graph_size() -> None:

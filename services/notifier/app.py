@@ -1,6 +1,6 @@
 """The notifier worker: faust wiring only (topics, agents, timer, web page).
 
-notifications.requested ─▶ deliver (batches, customers in parallel) ─▶ notifications.outcomes
+notifications.requested ─▶ deliver (confluent-kafka batches, customers in parallel) ─▶ outcomes
 customer.events ─────────▶ ledger (consent + contact points in Redis)
 timer ───────────────────▶ due retries / crashed sends from the Redis schedule
 POST /unsubscribe/{token} ▶ opt-out in Redis now + consent_revoked on raw.profile
@@ -8,7 +8,7 @@ POST /unsubscribe/{token} ▶ opt-out in Redis now + consent_revoked on raw.prof
 A batch of requests is acknowledged (its offsets may be committed) only after it ran to
 the end: outcomes acknowledged by Kafka, ids marked reported. Redis or Kafka outages
 retry the batch (every step is idempotent on ``notification_id``); anything else stops
-the worker before faust can commit (``runtime.batches``). The worker's clients (HTTP
+the worker before its offsets are committed (``runtime.consumer``). The worker's clients (HTTP
 session, Redis pool, outcome producers) are closed when the app stops, after its
 agents and timers.
 """
@@ -25,7 +25,8 @@ import redis.exceptions
 from faust.web import Request, Response, View
 
 from runtime.app import create_app
-from runtime.batches import process_batches, retry_forever, skip_tick_on_outage
+from runtime.batches import retry_forever, skip_tick_on_outage
+from runtime.consumer import BatchConsumer, Record
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decode_batch, decoded
 from runtime.producer import AsyncProducer, DeliveryError
@@ -58,7 +59,7 @@ def _raw_topic(name: str) -> Any:
     return app.topic(name, key_serializer="raw", value_serializer="raw")
 
 
-requests_topic = _raw_topic(NOTIFICATIONS_REQUESTED.name(ns))
+_raw_topic(NOTIFICATIONS_REQUESTED.name(ns))  # declared for faust; read by BatchConsumer
 customer_topic = _raw_topic(CUSTOMER_EVENTS.name(ns))
 outcomes_name = NOTIFICATIONS_OUTCOMES.name(ns)
 outcomes_topic = _raw_topic(outcomes_name)  # declared for faust; written by KafkaSink
@@ -111,13 +112,15 @@ def _sink() -> KafkaSink:
     return KafkaSink(AsyncProducer(settings.kafka))
 
 
-@app.agent(requests_topic)
-async def deliver(stream: Any) -> None:
+@app.task
+async def deliver() -> None:
+    """notifications.requested in batches straight from confluent-kafka (no faust
+    agent: the notifier's state is in Redis), offsets committed after each batch."""
     delivery = (await notifier()).delivery(_sink())
 
-    async def handle(events: Sequence[Any]) -> None:
+    async def handle(records: Sequence[Record]) -> None:
         received = await decode_batch(
-            events,
+            records,
             NOTIFICATIONS_REQUESTED.adapter,
             dead_letters,
             service=SERVICE,
@@ -126,13 +129,16 @@ async def deliver(stream: Any) -> None:
         batch = partial(delivery.handle_many, [r.value for r in received], "request")
         await retry_forever(batch, retryable=OUTAGES, what="deliver")
 
-    await process_batches(
-        stream,
-        handle,
+    consumer = BatchConsumer(
+        settings.kafka,
+        f"{ns}-{SERVICE}-deliver",
+        [NOTIFICATIONS_REQUESTED.name(ns)],
         service=SERVICE,
         max_batch=config.batch_size,
         within_seconds=config.batch_within_s,
+        session_timeout_seconds=config.session_timeout_s,
     )
+    await consumer.run(handle)
 
 
 @app.agent(customer_topic)

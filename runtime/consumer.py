@@ -1,0 +1,178 @@
+"""Batches straight from confluent-kafka, for stages that keep no state in faust tables.
+
+A faust agent costs about 115 µs per message before any work (``bench/baseline.py``: a
+bare agent reads ~8,700 msg/s where confluent-kafka's ``consume()`` reads over a
+million). A stage whose state lives in Redis needs no faust table, so it can read its
+hot topic in batches with a confluent-kafka consumer instead:
+
+    consume(max_batch, within_seconds) -> handle(batch) -> commit(last offset + 1 each)
+
+- Offsets are committed only after ``handle`` returned, and the next batch is read only
+  after that commit. librdkafka runs rebalances inside ``consume``, so when partitions
+  are taken away no batch is half done and nothing unprocessed is committed.
+- ``handle`` failing (after its own retries) stops the process before anything more is
+  read or committed (``runtime.batches``): the batch is read again after the restart.
+- A commit the group refuses (this member was already replaced) is logged, not fatal:
+  the partition's next owner reads the batch again, and every stage is idempotent on
+  its ids.
+- On shutdown the batch in hand is finished (bounded), committed, and the consumer
+  leaves the group at once, so its partitions move without waiting for the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from runtime.batches import fail_stop, run_to_completion
+from runtime.kafka import create_consumer
+
+log = logging.getLogger(__name__)
+
+_LIVE: list[BatchConsumer] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One Kafka message, shaped like faust's ``event.message`` for ``runtime.intake``."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+    @property
+    def message(self) -> Record:
+        return self
+
+
+def assigned_partitions() -> list[str]:
+    """``topic:partition`` held by this process's batch consumers (for /health)."""
+    return sorted(tp for consumer in _LIVE for tp in consumer.assigned)
+
+
+class BatchConsumer:
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        topics: Sequence[str],
+        *,
+        service: str,
+        max_batch: int,
+        within_seconds: float,
+        session_timeout_seconds: float,
+        drain_seconds: float = 30.0,
+        **extra: Any,
+    ) -> None:
+        self.service = service
+        self.topics = list(topics)
+        self.max_batch = max_batch
+        self.within_seconds = within_seconds
+        self.drain_seconds = drain_seconds
+        self.assigned: set[str] = set()
+        self._config = {
+            "session.timeout.ms": int(session_timeout_seconds * 1000),
+            "heartbeat.interval.ms": int(min(3.0, session_timeout_seconds / 4) * 1000),
+            **extra,
+        }
+        self._bootstrap, self._group = bootstrap, group_id
+        self._consumer: Consumer | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"{service}-consumer")
+
+    async def run(self, handle: Callable[[list[Record]], Awaitable[None]]) -> None:
+        """Read, handle and commit batches until cancelled (the app stopping)."""
+        self._consumer = create_consumer(self._bootstrap, self._group, **self._config)
+        self._consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        _LIVE.append(self)
+        try:
+            while True:
+                batch = await self._call(self._read)
+                if batch:
+                    await self._handle(handle, batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # the loop itself broke (a fatal Kafka error)
+            fail_stop(self.service, f"batch consumer failed: {err!r}")
+        finally:
+            _LIVE.remove(self)
+            await self._call(self._consumer.close)
+            self._thread.shutdown(wait=False)
+
+    async def _handle(
+        self, handle: Callable[[list[Record]], Awaitable[None]], batch: list[Record]
+    ) -> None:
+        try:
+            await run_to_completion(
+                handle(batch), service=self.service, drain_seconds=self.drain_seconds
+            )
+        except asyncio.CancelledError:
+            # stopping: the batch did finish (run_to_completion stops the process
+            # otherwise), so its offsets are kept and the next owner does not redo it
+            await self._call(self._commit, batch)
+            raise
+        await self._call(self._commit, batch)
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Consumer calls on one thread, off the event loop. A cancellation waits for the
+        call in progress: a consumer is never closed while ``consume`` or ``commit`` runs."""
+        future = asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            raise
+
+    def _read(self) -> list[Record]:
+        assert self._consumer is not None
+        out = []
+        for message in self._consumer.consume(self.max_batch, self.within_seconds):
+            error = message.error()
+            if error is not None:
+                self._on_error(error)
+                continue
+            out.append(_record(message))
+        return out
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            raise KafkaException(error)
+        log.warning("kafka consumer error", extra={"service": self.service, "error": str(error)})
+
+    def _commit(self, batch: list[Record]) -> None:
+        assert self._consumer is not None
+        ends: dict[tuple[str, int], int] = {}
+        for record in batch:
+            key = (record.topic, record.partition)
+            ends[key] = max(ends.get(key, -1), record.offset + 1)
+        offsets = [TopicPartition(t, p, o) for (t, p), o in sorted(ends.items())]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as err:
+            log.warning(
+                "offset commit refused: the batch will be read again",
+                extra={"service": self.service, "error": str(err)},
+            )
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assigned |= {f"{tp.topic}:{tp.partition}" for tp in partitions}
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assigned -= {f"{tp.topic}:{tp.partition}" for tp in partitions}
+
+
+def _record(message: Message) -> Record:
+    return Record(
+        message.topic() or "",
+        message.partition() or 0,
+        message.offset() or 0,
+        message.key(),
+        message.value(),
+    )

@@ -1,0 +1,120 @@
+"""Given the real local broker, when a stage reads its topic with the confluent-kafka
+batch consumer, then offsets are committed only after a batch was handled, a batch in
+hand when the stage stops is finished and kept, and /health-style assignment shows the
+partitions it holds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from confluent_kafka import Producer, TopicPartition
+
+from runtime.consumer import BatchConsumer, Record, assigned_partitions
+from runtime.kafka import create_consumer
+from runtime.settings import Settings
+from schemas.topics import NOTIFICATIONS_REQUESTED
+
+pytestmark = pytest.mark.usefixtures("topics")
+
+
+def _produce(producer: Producer, topic: str, count: int) -> None:
+    for n in range(count):
+        producer.produce(topic, key=f"k{n % 5}".encode(), value=f"v{n}".encode())
+    assert producer.flush(10) == 0
+
+
+def _committed(settings: Settings, group: str, topic: str) -> int:
+    """Messages the group has committed past, over the topic's partitions."""
+    probe = create_consumer(settings.kafka, group)
+    try:
+        parts = [TopicPartition(topic, p) for p in range(settings.partitions or 1)]
+        return sum(max(tp.offset, 0) for tp in probe.committed(parts, timeout=10))
+    finally:
+        probe.close()
+
+
+def _consumer(settings: Settings, group: str, topic: str) -> BatchConsumer:
+    return BatchConsumer(
+        settings.kafka,
+        group,
+        [topic],
+        service="test",
+        max_batch=50,
+        within_seconds=0.05,
+        session_timeout_seconds=6,
+    )
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(30):
+        while not condition():  # noqa: ASYNC110 - polls Kafka-side state, no event to wait on
+            await asyncio.sleep(0.05)
+
+
+async def test_when_a_batch_is_in_hand_then_nothing_is_committed_until_it_was_handled(
+    settings: Settings, producer: Producer
+) -> None:
+    topic = NOTIFICATIONS_REQUESTED.name(settings.namespace)
+    group = f"{settings.namespace}-batch-test"
+    _produce(producer, topic, 30)
+    release = asyncio.Event()
+    seen: list[Record] = []
+
+    async def handle(batch: list[Record]) -> None:
+        seen.extend(batch)
+        await release.wait()
+
+    consumer = _consumer(settings, group, topic)
+    task = asyncio.create_task(consumer.run(handle))
+    await _until(lambda: len(seen) > 0)
+    assert {r.topic for r in seen} == {topic}
+    assert _committed(settings, group, topic) == 0, "committed before the batch was handled"
+    assert assigned_partitions() == sorted(f"{topic}:{p}" for p in range(settings.partitions or 1))
+
+    release.set()
+    await _until(lambda: len(seen) == 30)
+    await _until(lambda: _committed(settings, group, topic) == 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sorted(r.value for r in seen) == sorted(f"v{n}".encode() for n in range(30))
+    assert assigned_partitions() == []
+
+
+async def test_when_the_stage_stops_mid_batch_then_the_batch_is_finished_and_kept(
+    settings: Settings, producer: Producer
+) -> None:
+    topic = NOTIFICATIONS_REQUESTED.name(settings.namespace)
+    group = f"{settings.namespace}-batch-stop"
+    _produce(producer, topic, 20)
+    started, finished = asyncio.Event(), []
+
+    async def handle(batch: list[Record]) -> None:
+        started.set()
+        await asyncio.sleep(0.5)  # still working when the stop comes
+        finished.extend(batch)
+
+    consumer = _consumer(settings, group, topic)
+    task = asyncio.create_task(consumer.run(handle))
+    await asyncio.wait_for(started.wait(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert finished, "the batch in hand was abandoned"
+    assert _committed(settings, group, topic) == len(finished)
+
+    again: list[Record] = []
+
+    async def rest(batch: list[Record]) -> None:
+        again.extend(batch)
+
+    task = asyncio.create_task(_consumer(settings, group, topic).run(rest))
+    await _until(lambda: len(finished) + len(again) == 20)
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not {r.value for r in finished} & {r.value for r in again}, "a batch read twice"
