@@ -58,7 +58,7 @@ async def process_batches(
 
 
 async def retry_forever(
-    attempt: Callable[[], Awaitable[None]],
+    attempt: Callable[[], Awaitable[object]],
     *,
     retryable: tuple[type[BaseException], ...],
     what: str,

@@ -1,7 +1,8 @@
 """The notifier worker: faust wiring only (topics, agents, timer, web page).
 
 notifications.requested ─▶ deliver (confluent-kafka batches, customers in parallel) ─▶ outcomes
-customer.events ─────────▶ ledger (consent + contact points in Redis)
+customer.events ─────────▶ ledger (consent + contact points in Redis; push receipts ->
+                           delivered outcomes)
 timer ───────────────────▶ due retries / crashed sends from the Redis schedule
 POST /unsubscribe/{token} ▶ opt-out in Redis now + consent_revoked on raw.profile
 
@@ -41,6 +42,7 @@ from schemas.topics import (
     RAW_PROFILE,
 )
 from services.notifier.bootstrap import Notifier, build_notifier
+from services.notifier.domain.receipts import receipt_of
 from services.notifier.settings import load_notifier_settings
 
 SERVICE = "notifier"
@@ -155,12 +157,22 @@ async def ledger(stream: Any) -> None:
         # here (an opt-out is never skipped), not crash past the event.
         apply = partial(built.apply_customer_event, received.value)
         await retry_forever(apply, retryable=OUTAGES, what="ledger")
+        receipt = receipt_of(received.value)
+        if receipt is not None:  # the app says a push arrived: sent -> delivered
+            confirm = partial(built.delivery(_receipt_sink()).confirm, receipt)
+            await retry_forever(confirm, retryable=OUTAGES, what="receipt")
 
 
 @cache
 def _retry_sink() -> KafkaSink:
     """The retry timer's own producer, made on its first tick (so its flushes and
     delivery errors are about its outcomes only)."""
+    return _sink()
+
+
+@cache
+def _receipt_sink() -> KafkaSink:
+    """The ledger agent's producer for ``delivered`` outcomes."""
     return _sink()
 
 

@@ -148,7 +148,7 @@ def build_notifier(settings: Settings, config: NotifierSettings, publish: Publis
         session=session,
         ledger=ledger,
         store=NotificationStore(redis, settings.namespace, config.lease_s, config.state_ttl_s),
-        limiter=RateLimiter(redis, settings.namespace, rates),
+        limiter=RateLimiter(redis, settings.namespace, rates, config.rate_max_wait_s),
         renderer=build_renderer(config),
         providers=build_providers(config, session),
         unsubscriber=Unsubscriber(

@@ -39,8 +39,10 @@ from services.notifier.adapters.state import Claim, ClaimResult, NotificationSto
 from services.notifier.claims import Claimed, Claims
 from services.notifier.domain.ledger import dead_address
 from services.notifier.domain.reach import Target, plan
+from services.notifier.domain.receipts import Receipt
 from services.notifier.domain.retry import RetryPolicy, Step, Verdict, next_step
 from services.notifier.metrics import (
+    RATE_DEFERRED,
     RETRIES,
     SUPPRESSED,
     latency_for,
@@ -51,7 +53,6 @@ from services.notifier.metrics import (
 from services.notifier.outcomes import OutcomeSink, dead_letter_of, outcome_of
 
 log = logging.getLogger(__name__)
-MAX_RATE_WAIT_S = 5.0
 
 
 @dataclass
@@ -183,6 +184,9 @@ class Delivery:
             if step is Step.RETRY:
                 await self._retry(request, claim, target, result, failed)
                 return None
+            if step is Step.DEFER:
+                await self._defer(request, target, result, failed)
+                return None
             failed.add(target.channel.value)
             if step is Step.FAIL:
                 if result.verdict is Verdict.RETRYABLE:
@@ -193,9 +197,15 @@ class Delivery:
         return None  # unreachable: the last target always ends in SENT, RETRY or FAIL
 
     async def _send(self, message: Outbound) -> tuple[SendResult, float]:
-        wait = await self.limiter.wait_s(message.channel.value, self.clock())
-        if wait > 0:
-            await asyncio.sleep(min(wait, MAX_RATE_WAIT_S))
+        slot = await self.limiter.slot(message.channel.value, self.clock())
+        if not slot.reserved:  # no slot within the limiter's max wait: schedule, not sleep
+            return SendResult(
+                Verdict.THROTTLED,
+                detail=f"{message.channel.value} rate limit: next slot in {slot.wait_s:.1f}s",
+                retry_after_s=slot.wait_s,
+            ), 0.0
+        if slot.wait_s > 0:
+            await asyncio.sleep(slot.wait_s)
         started = time.perf_counter()
         try:
             result = await self.providers[message.channel].send(message)
@@ -230,6 +240,14 @@ class Delivery:
             extra={"id": request.notification_id, "in_s": round(delay, 2), "detail": result.detail},
         )
 
+    async def _defer(
+        self, request: SendNotification, target: Target, result: SendResult, failed: set[str]
+    ) -> None:
+        """Put off by our own rate limit: the send was not tried, so no attempt is used."""
+        due = self.clock() + (result.retry_after_s or 1.0)
+        await self.store.reschedule(request.notification_id, due, frozenset(failed), refund=True)
+        RATE_DEFERRED.labels(target.channel.value).inc()
+
     async def _forget_address(self, customer_id: str, target: Target) -> None:
         write = dead_address(target.channel, target.address, datetime.now(UTC), "gone")
         if write is not None:
@@ -262,9 +280,37 @@ class Delivery:
     ) -> str:
         outcome = self._outcome(request, claim, status, target, result, latency, reason)
         encoded = encode(outcome)
-        await self.store.finish(request.notification_id, status, encoded)
+        receipt_at = await self.store.finish(request.notification_id, status, encoded)
         await self._emit(outcome, encoded)
+        if receipt_at is not None:  # the app said it arrived before we had finished
+            await self._delivered(outcome, receipt_at, "receipt during the send")
         return request.notification_id
+
+    async def confirm(self, receipt: Receipt) -> bool:
+        """A delivery receipt: publish ``delivered`` once for a sent notification."""
+        at = receipt.at.timestamp()
+        done = await self.store.confirm(receipt.notification_id, at)
+        if done.verdict != "delivered":
+            log.info(
+                "receipt not applied",
+                extra={"id": receipt.notification_id, "verdict": done.verdict},
+            )
+            return False
+        sent = decode(NOTIFICATIONS_OUTCOMES.adapter, done.sent_outcome)
+        await self._delivered(sent, at, receipt.via)
+        await self.sink.flush()
+        await self.store.mark_reported([receipt.notification_id])
+        return True
+
+    async def _delivered(self, sent: NotificationOutcome, at: float, via: str) -> None:
+        delivered = sent.model_copy(
+            update={
+                "status": "delivered",
+                "reason": f"receipt: {via}",
+                "occurred_at": datetime.fromtimestamp(at, UTC),
+            }
+        )
+        await self._emit(delivered, encode(delivered))
 
     def _outcome(
         self,

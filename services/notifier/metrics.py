@@ -18,6 +18,11 @@ SENDS = Counter(
 OUTCOMES = Counter("kizuna_notifier_outcomes_total", "Outcomes published, by status", ["status"])
 SUPPRESSED = Counter("kizuna_notifier_suppressed_total", "Requests not sent, by reason", ["reason"])
 RETRIES = Counter("kizuna_notifier_retries_total", "Sends scheduled for retry", ["channel"])
+RATE_DEFERRED = Counter(
+    "kizuna_notifier_rate_deferred_total",
+    "Sends put off because the provider's rate limit had no slot soon enough",
+    ["channel"],
+)
 PROVIDER_LATENCY = Histogram(
     "kizuna_notifier_provider_latency_seconds",
     "Time a provider took to answer one send",

@@ -61,6 +61,9 @@ class NotifierSettings(BaseSettings):
     line_rate_per_s: float = Field(default=1_500.0, ge=0)
     fcm_rate_per_s: float = Field(default=1_000.0, ge=0)
     smtp_rate_per_s: float = Field(default=50.0, ge=0)
+    rate_max_wait_s: float = Field(
+        default=5.0, ge=0, description="A send further out in its rate limit is scheduled"
+    )
 
     # Consumer group liveness (a killed worker's partitions move after this long).
     session_timeout_s: float = Field(default=30.0, ge=6)

@@ -2,8 +2,13 @@
 
 ``X-Line-Retry-Key`` is a UUIDv5 of the notification id, so a resend of the same
 notification after a crash (or a retry) carries the same key and LINE answers 409
-instead of delivering twice. Retry only on 5xx / timeout (and 429 later); never on
-other 4xx.
+instead of delivering twice. Retry only on 5xx / timeout and on a 429 for the *rate*
+limit (LINE processed nothing, so the same key is safe; Retry-After honoured); never on
+other 4xx. A 429 for the *message quota* ("You have reached your monthly limit", or
+the target limit for additional messages) will not clear by retrying this month: it
+is a permanent failure of the LINE channel, so the request falls back to its next
+channel when it allows one, and operators see it (``kizuna_notifier_sends_total``
+outcome ``permanent``, detail in the outcome).
 """
 
 from __future__ import annotations
@@ -32,12 +37,19 @@ def retry_key(notification_id: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def classify(status: int) -> Verdict:
+QUOTA_MESSAGES = ("monthly limit", "limit for additional messages", "message quota")
+
+
+def classify(status: int, body: bytes = b"") -> Verdict:
     if 200 <= status < 300:
         return Verdict.ACCEPTED
     if status == 409:
         return Verdict.DUPLICATE
-    if status == 429 or status >= 500:
+    if status == 429:
+        text = body.decode(errors="replace").lower()
+        quota = any(phrase in text for phrase in QUOTA_MESSAGES)
+        return Verdict.PERMANENT if quota else Verdict.RETRYABLE
+    if status >= 500:
         return Verdict.RETRYABLE
     return Verdict.PERMANENT
 
@@ -67,7 +79,7 @@ class LinePushProvider:
             ) as response:
                 answer = await response.read()
                 return SendResult(
-                    classify(response.status),
+                    classify(response.status, answer),
                     detail=f"line {response.status} {answer[:200].decode(errors='replace')}",
                     provider_message_id=response.headers.get("x-line-request-id"),
                     retry_after_s=retry_after(response.headers.get("Retry-After")),

@@ -57,24 +57,60 @@ return reply
 """
 
 # KEYS: schedule, then one state key per id. ARGV: ttl, then (state, outcome, id) per key.
+# Reply: per id, the time of a delivery receipt that came while it was in flight (a
+# 'sent' with one becomes 'delivered' at once), else ''.
 FINISH_BATCH = """
 local ttl = tonumber(ARGV[1])
+local receipts = {}
 for i = 2, #KEYS do
   local at = 2 + (i - 2) * 3
-  redis.call('HSET', KEYS[i], 'state', ARGV[at], 'outcome', ARGV[at + 1], 'reported', '0')
+  local state = ARGV[at]
+  local receipt = redis.call('HGET', KEYS[i], 'receipt_at') or ''
+  if state == 'sent' and receipt ~= '' then
+    state = 'delivered'
+    redis.call('HSET', KEYS[i], 'receipt_reported', '0')
+  end
+  redis.call('HSET', KEYS[i], 'state', state, 'outcome', ARGV[at + 1], 'reported', '0')
   redis.call('HDEL', KEYS[i], 'req')
   redis.call('EXPIRE', KEYS[i], ttl)
   redis.call('ZREM', KEYS[1], ARGV[at + 2])
+  receipts[#receipts + 1] = (state == 'delivered') and receipt or ''
 end
-return #KEYS - 1
+return receipts
 """
 
-# KEYS: state keys whose outcome Kafka has acknowledged (the hash may have expired).
+# KEYS: state keys whose outcomes Kafka has acknowledged (the hash may have expired).
 MARK_REPORTED = """
 for i = 1, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], 'reported', '1') end
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('HSET', KEYS[i], 'reported', '1')
+    if redis.call('HGET', KEYS[i], 'state') == 'delivered' then
+      redis.call('HSET', KEYS[i], 'receipt_reported', '1')
+    end
+  end
 end
 return #KEYS
+"""
+
+# A delivery receipt. KEYS: state key. ARGV: receipt time (epoch s). Reply {verdict, x}:
+# 'delivered' + the stored 'sent' outcome (now delivered; also when its delivered
+# outcome was not yet acknowledged by Kafka), 'early' (still in flight: kept for its
+# finish), 'ignored' + the state (unknown id, failed, suppressed, already reported).
+CONFIRM = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'sent' then
+  redis.call('HSET', KEYS[1], 'state', 'delivered', 'receipt_at', ARGV[1],
+             'receipt_reported', '0')
+  return {'delivered', redis.call('HGET', KEYS[1], 'outcome')}
+end
+if state == 'delivered' and redis.call('HGET', KEYS[1], 'receipt_reported') == '0' then
+  return {'delivered', redis.call('HGET', KEYS[1], 'outcome')}
+end
+if state == 'pending' or state == 'retrying' then
+  redis.call('HSET', KEYS[1], 'receipt_at', ARGV[1])
+  return {'early', ''}
+end
+return {'ignored', state or 'unknown'}
 """
 
 # A claim made earlier in the batch, about to be used: extend its lease only if it is
@@ -89,8 +125,11 @@ end
 return {0}
 """
 
+# KEYS: state key, schedule. ARGV: due, failed channels, id, refund ('1': the send was
+# not tried, so the claim's attempt is given back).
 RESCHEDULE = """
 redis.call('HSET', KEYS[1], 'state', 'retrying', 'due', ARGV[1], 'failed', ARGV[2])
+if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[1], 'attempt', -1) end
 redis.call('ZADD', KEYS[2], tonumber(ARGV[1]), ARGV[3])
 return 1
 """

@@ -1,9 +1,10 @@
 """Exactly-once effect: one Redis hash per notification id, and the retry schedule.
 
 ``<ns>:notifier:n:<id>`` moves pending -> sent | failed | suppressed | expired, or
-pending -> retrying -> pending ... A redelivered request finds the state and does not
-send again; a ``pending`` older than its lease means the worker that claimed it died
-mid-send, so it is sent again with the same idempotency key. ``<ns>:notifier:retry`` is
+pending -> retrying -> pending ..., and sent -> delivered on a delivery receipt. A
+redelivered request finds the state and does not send again; a ``pending`` older than
+its lease means the worker that claimed it died mid-send, so it is sent again with the
+same idempotency key. ``<ns>:notifier:retry`` is
 a sorted set of ids by due time, polled by a timer; entries are leased while being
 processed so a crash never loses a scheduled retry.
 
@@ -29,6 +30,7 @@ from redis.typing import EncodableT
 from services.notifier.adapters.coalesce import Coalescer
 from services.notifier.adapters.scripts import (
     CLAIM_BATCH,
+    CONFIRM,
     FINISH_BATCH,
     MARK_REPORTED,
     POP_DUE,
@@ -55,6 +57,12 @@ class ClaimResult:
     final_state: str = ""
     reported: bool = True
     outcome: bytes = b""
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    verdict: str  # delivered | early | ignored
+    sent_outcome: bytes = b""  # with 'delivered': the outcome the send was reported with
 
 
 @dataclass(frozen=True)
@@ -92,8 +100,11 @@ class NotificationStore:
         self._pop = redis.register_script(POP_DUE)
         self._reported = redis.register_script(MARK_REPORTED)
         self._refresh = redis.register_script(REFRESH)
+        self._confirm = redis.register_script(CONFIRM)
         self._claims: dict[str, Coalescer[ClaimRequest, tuple[ClaimResult, Profile]]] = {}
-        self._finishes = Coalescer(self.finish_batch)
+        self._finishes: Coalescer[tuple[str, str, bytes], float | None] = Coalescer(
+            self.finish_batch
+        )
 
     def key(self, notification_id: str) -> str:
         return self._prefix + notification_id
@@ -144,26 +155,38 @@ class NotificationStore:
         pairs = reply[1]
         return dict(zip(pairs[::2], pairs[1::2], strict=True))
 
-    async def finish(self, notification_id: str, state: str, outcome: bytes) -> None:
-        """Final state durable in Redis when this returns (shared round trip)."""
-        await self._finishes.submit((notification_id, state, outcome))
+    async def finish(self, notification_id: str, state: str, outcome: bytes) -> float | None:
+        """Final state durable in Redis when this returns (shared round trip). Returns the
+        time of a delivery receipt that arrived while the send was in flight: a ``sent``
+        with one is ``delivered`` already."""
+        return await self._finishes.submit((notification_id, state, outcome))
 
-    async def finish_batch(self, items: list[tuple[str, str, bytes]]) -> list[None]:
+    async def finish_batch(self, items: list[tuple[str, str, bytes]]) -> list[float | None]:
         keys = [self.schedule_key, *(self.key(i) for i, _, _ in items)]
         args: list[EncodableT] = [self._ttl]
         for notification_id, state, outcome in items:
             args += [state, outcome, notification_id]
-        await self._finish(keys=keys, args=args)
-        return [None] * len(items)
+        receipts = await self._finish(keys=keys, args=args)
+        return [float(r) if r else None for r in receipts]
+
+    async def confirm(self, notification_id: str, at: float) -> Confirmation:
+        """A delivery receipt: ``sent`` becomes ``delivered`` (once)."""
+        verdict, detail = await self._confirm(keys=[self.key(notification_id)], args=[at])
+        return Confirmation(_text(verdict), detail if isinstance(detail, bytes) else b"")
 
     async def mark_reported(self, notification_ids: list[str]) -> None:
         """After the sink flushed: outcomes need no re-report (one script call)."""
         if notification_ids:
             await self._reported(keys=[self.key(i) for i in notification_ids])
 
-    async def reschedule(self, notification_id: str, due: float, failed: frozenset[str]) -> None:
+    async def reschedule(
+        self, notification_id: str, due: float, failed: frozenset[str], *, refund: bool = False
+    ) -> None:
+        """Retry at ``due``; ``refund``: the send was not tried (rate limit), so the next
+        claim has the same attempt number."""
         keys = [self.key(notification_id), self.schedule_key]
-        await self._reschedule(keys=keys, args=[due, ",".join(sorted(failed)), notification_id])
+        args: list[EncodableT] = [due, ",".join(sorted(failed)), notification_id, int(refund)]
+        await self._reschedule(keys=keys, args=args)
 
     async def due(self, now: float, limit: int) -> list[str]:
         ids = await self._pop(keys=[self.schedule_key], args=[now, self._lease, limit])

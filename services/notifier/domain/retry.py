@@ -12,9 +12,10 @@ class Verdict(StrEnum):
 
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"  # the provider had it already (LINE 409 on the same retry key)
-    RETRYABLE = "retryable"  # 5xx, 429, timeout, connection refused
-    PERMANENT = "permanent"  # other 4xx: this message can never go on this channel
+    RETRYABLE = "retryable"  # 5xx, 429 (rate), timeout, connection refused
+    PERMANENT = "permanent"  # other 4xx (and LINE's quota 429): not on this channel
     GONE = "gone"  # the address is dead (FCM UNREGISTERED, Web Push 404/410, SMTP 550)
+    THROTTLED = "throttled"  # not sent: our own rate limit has no slot soon enough
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Step(StrEnum):
     SENT = "sent"
     NEXT_CHANNEL = "next_channel"
     RETRY = "retry"
+    DEFER = "defer"  # not tried: schedule at the rate limit's next slot, no attempt used
     FAIL = "fail"
 
 
@@ -41,6 +43,8 @@ def next_step(verdict: Verdict, attempt: int, policy: RetryPolicy, has_next: boo
     """Retry only what may succeed later; fall back on permanent failure when allowed."""
     if verdict in (Verdict.ACCEPTED, Verdict.DUPLICATE):
         return Step.SENT
+    if verdict is Verdict.THROTTLED:
+        return Step.DEFER
     if verdict is Verdict.RETRYABLE:
         return Step.RETRY if attempt < policy.max_attempts else Step.FAIL
     return Step.NEXT_CHANNEL if has_next else Step.FAIL

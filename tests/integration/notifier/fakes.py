@@ -23,8 +23,8 @@ class Seen:
 
 @dataclass
 class FakeProvider:
-    """``script`` holds answers for the next requests ("200", "409", "429", "500", "503",
-    "404-unregistered", "400", "hang"); when empty, answer 200 (or 409 for a repeated
+    """``script`` holds answers for the next requests ("200", "409", "429", "429-quota",
+    "500", "503", "404-unregistered", "400", "hang"); when empty, answer 200 (or 409 for a repeated
     LINE retry key)."""
 
     script: deque[str] = field(default_factory=deque)
@@ -65,6 +65,12 @@ class FakeProvider:
             return web.json_response(
                 {"name": f"projects/p/messages/{len(self.seen)}"}, headers=headers
             )
+        if answer == "429-quota":  # LINE's answer once the month's messages are used up
+            body = {"message": "You have reached your monthly limit."}
+            return web.json_response(body, status=429, headers=headers)
+        if answer == "429":  # LINE's wording for its rate limit
+            body = {"message": "The API rate limit has been exceeded. Try again later."}
+            return web.json_response(body, status=429, headers=headers)
         return web.json_response({"message": answer}, status=status, headers=headers)
 
     def accepted(self) -> list[Seen]:

@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from runtime.redis import create_redis
+from runtime.settings import Settings
 from schemas.channels import Channel, Purpose
 from schemas.codec import encode
 from schemas.notifications import SendNotification
 from services.notifier.adapters.messages import Outbound, SendResult
+from services.notifier.adapters.ratelimit import RateLimiter
 from services.notifier.domain.retry import Verdict
 from tests.integration.notifier.conftest import (
     T0,
@@ -261,3 +264,31 @@ async def test_when_a_provider_raises_then_the_send_is_retried_later_not_the_wor
 
     assert harness.sink.statuses() == [("sent", None)]
     assert harness.sink.outcomes[0].attempts == 2
+
+
+async def test_when_the_rate_limit_has_no_slot_soon_then_the_send_waits_in_the_schedule(
+    harness: Harness, request_: Request, settings: Settings
+) -> None:
+    """LINE at 2 sends/s (a burst of 2) and at most 0.5 s of waiting in the worker: of five
+    sends at once, three go (the third after 0.5 s); two are scheduled for their slot,
+    without using up an attempt, and go when it comes."""
+    client = create_redis(settings)
+    harness.delivery.limiter = RateLimiter(
+        client, settings.namespace, {Channel.LINE.value: 2.0}, max_wait_s=0.5
+    )
+    for c in range(5):
+        await harness.customer(f"c-{c}", line_followed(), consent(True, Channel.LINE))
+    batch = [request_(f"n-{c}", f"c-{c}", channels=(Channel.LINE,)) for c in range(5)]
+
+    await harness.delivery.handle_many(batch, "request")
+
+    assert harness.sink.statuses() == [("sent", None)] * 3
+    assert len(harness.providers[Channel.LINE].sent) == 3
+    assert await harness.delivery.run_due(10) == 0  # their slots are still ahead
+    harness.clock.now += 2
+    assert await harness.delivery.run_due(10) == 2
+    await client.aclose()
+
+    assert harness.sink.statuses() == [("sent", None)] * 5
+    assert len(harness.providers[Channel.LINE].sent) == 5
+    assert [o.attempts for o in harness.sink.outcomes] == [1] * 5, "deferral used an attempt"

@@ -1,6 +1,7 @@
 """Given local LINE and FCM servers that check every request, when the providers send,
 then headers, retry key and body are exactly right, and each answer maps to the right
-verdict: retry on 5xx / 429 / timeout, never on other 4xx, 409 means already delivered."""
+verdict: retry on 5xx / 429 / timeout, never on other 4xx, 409 means already delivered;
+LINE's 429 for the month's message quota is not retried (it cannot clear by retrying)."""
 
 from __future__ import annotations
 
@@ -74,13 +75,14 @@ async def test_when_line_accepts_then_the_request_carries_token_retry_key_and_me
         ("500", Verdict.RETRYABLE),
         ("503", Verdict.RETRYABLE),
         ("429", Verdict.RETRYABLE),
+        ("429-quota", Verdict.PERMANENT),
         ("hang", Verdict.RETRYABLE),
         ("400", Verdict.PERMANENT),
         ("403", Verdict.PERMANENT),
         ("409", Verdict.DUPLICATE),
     ],
 )
-async def test_when_line_answers_then_only_5xx_429_and_timeouts_are_retried(
+async def test_when_line_answers_then_only_5xx_rate_429_and_timeouts_are_retried(
     fake: tuple[FakeProvider, str], session: aiohttp.ClientSession, answer: str, verdict: Verdict
 ) -> None:
     server, url = fake

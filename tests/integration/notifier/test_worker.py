@@ -23,7 +23,10 @@ from runtime.settings import Settings
 from schemas.channels import Channel, Purpose
 from schemas.codec import decode, encode
 from schemas.customer import CustomerEvent
+from schemas.events import CustomTracked, Source
+from schemas.identifiers import Identifiers
 from schemas.notifications import NotificationOutcome, SendNotification
+from schemas.payloads import CustomTrackedPayload
 from schemas.topics import (
     CUSTOMER_EVENTS,
     DEADLETTER,
@@ -34,7 +37,13 @@ from schemas.topics import (
 from services.notifier.adapters.line import retry_key
 from services.notifier.domain.tokens import sign
 from tests.integration.conftest import Worker, consume
-from tests.integration.notifier.conftest import CART_DATA, consent, email_known, line_followed
+from tests.integration.notifier.conftest import (
+    CART_DATA,
+    app_opened,
+    consent,
+    email_known,
+    line_followed,
+)
 from tests.integration.notifier.fakes import FakeProvider, ThreadedFake
 
 NOTIFIER = "services.notifier"
@@ -54,6 +63,8 @@ def notifier_env(monkeypatch: pytest.MonkeyPatch, tmp_path, line_server: Threade
         "DRY_RUN": "false",
         "LINE_BASE_URL": line_server.url,
         "LINE_CHANNEL_TOKEN": "line-token",
+        "FCM_BASE_URL": line_server.url,  # the fake answers FCM v1 too
+        "FCM_TOKEN": "fcm-token",
         "SMTP_PORT": "1",  # no mail in these tests
         "LEASE_S": "2",
         "RETRY_POLL_S": "0.2",
@@ -220,3 +231,47 @@ def test_when_the_worker_is_stopped_then_its_clients_are_closed_cleanly(
     log = worker.log_path.read_text(errors="replace")
     for leak in ("Unclosed client session", "Unclosed connector", "Unclosed connection"):
         assert leak not in log
+
+
+@pytest.mark.usefixtures("topics", "notifier_env")
+def test_when_the_app_reports_the_push_arrived_then_delivered_is_published_once(
+    settings: Settings,
+    producer: Producer,
+    consumer_factory: Callable[..., Consumer],
+    redis_client: redis.Redis,
+    worker_factory: Callable[[str], Worker],
+    line_server: ThreadedFake,
+) -> None:
+    worker = worker_factory(NOTIFIER)
+    produce_customer(producer, settings, "c-1", app_opened("tok-1"), consent(True, Channel.PUSH))
+    profile = f"{settings.namespace}:notifier:c:c-1"
+    wait_until(lambda: redis_client.hget(profile, "consent:push:marketing") is not None)
+    outcomes = consumer_factory(NOTIFICATIONS_OUTCOMES.name(settings.namespace))
+    producer.produce(
+        NOTIFICATIONS_REQUESTED.name(settings.namespace),
+        key=b"c-1",
+        value=encode(request("n-push-1", (Channel.PUSH,))),
+    )
+    assert producer.flush(10) == 0
+    (sent,) = outcomes_of(consume(outcomes, 1))
+    pushed = line_server.fake.seen[-1].body["message"]
+
+    received = CustomTracked(
+        event_id="e-receipt-1",
+        occurred_at=datetime.now(UTC),
+        received_at=datetime.now(UTC),
+        source=Source.APP,
+        identifiers=Identifiers(device_id="d-1"),
+        payload=CustomTrackedPayload(
+            name="Push Notification Received",
+            properties={"notification_id": pushed["data"]["notification_id"]},
+        ),
+    )
+    produce_customer(producer, settings, "c-1", received, received)  # the SDK sent it twice
+
+    (delivered,) = outcomes_of(consume(outcomes, 1))
+    time.sleep(2)  # anything more would be a second delivered
+    assert outcomes.poll(1.0) is None
+    assert (sent.status, sent.channel) == ("sent", Channel.PUSH)
+    assert (delivered.status, delivered.notification_id) == ("delivered", "n-push-1")
+    assert 'kizuna_notifier_outcomes_total{status="delivered"} 1.0' in worker.metrics()

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from services.notifier.adapters.coalesce import Coalescer
-from services.notifier.adapters.ratelimit import waits
+from services.notifier.adapters.ratelimit import slots, waits
 
 
 async def test_when_callers_submit_together_then_one_call_answers_each_in_order() -> None:
@@ -61,3 +61,9 @@ async def test_when_the_batch_call_fails_then_every_caller_of_that_batch_sees_it
 def test_when_n_tokens_are_reserved_at_once_then_each_waits_as_if_reserved_in_turn() -> None:
     assert waits(available=2.0, n=4, rate=2.0) == [0.0, 0.0, 0.5, 1.0]
     assert waits(available=-1.0, n=2, rate=10.0) == pytest.approx([0.2, 0.3])
+
+
+def test_when_the_wait_would_be_too_long_then_the_caller_is_told_when_without_a_token() -> None:
+    told = slots(available=1.0, n=4, rate=2.0, taken=2)
+    assert [s.reserved for s in told] == [True, True, False, False]
+    assert [s.wait_s for s in told] == [0.0, 0.5, 1.0, 1.5]

@@ -8,9 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas.channels import Channel, Purpose
+from schemas.customer import CustomerEvent
+from schemas.events import CustomTracked, Source
+from schemas.identifiers import Identifiers
 from schemas.notifications import SendNotification
+from schemas.payloads import CustomTrackedPayload
 from services.notifier.domain.ledger import Register, consent_field, line_user_id, sort_key
 from services.notifier.domain.reach import Profile, consent_block, plan
+from services.notifier.domain.receipts import receipt_of
 from services.notifier.domain.retry import RetryPolicy, Step, Verdict, next_step
 from services.notifier.domain.tokens import sign, verify
 
@@ -135,3 +140,34 @@ def test_when_a_token_is_signed_then_it_verifies_and_a_tampered_one_does_not() -
     assert verify(b"other", token) is None
     assert verify(b"secret", token[:-2] + "AA") is None
     assert verify(b"secret", "garbage") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "properties", "expected"),
+    [
+        ("Push Notification Received", {"notification_id": "n-1"}, "n-1"),
+        ("Push Notification Tapped", {"notification_id": "n-1"}, "n-1"),
+        ("Push Notification Received", {}, None),
+        ("Push Notification Received", {"notification_id": 7}, None),
+        ("Push Notification Received", {"notification_id": "x" * 300}, None),
+        ("Product Shared", {"notification_id": "n-1"}, None),
+    ],
+)
+def test_when_the_app_reports_a_push_event_then_only_a_well_formed_one_is_a_receipt(
+    name: str, properties: dict[str, object], expected: str | None
+) -> None:
+    event = CustomTracked(
+        event_id="e-1",
+        occurred_at=T0,
+        received_at=T0,
+        source=Source.APP,
+        identifiers=Identifiers(device_id="d-1"),
+        payload=CustomTrackedPayload(name=name, properties=properties),
+    )
+    item = CustomerEvent(customer_id="c-1", identity_version=1, resolved_at=T0, event=event)
+
+    found = receipt_of(item)
+
+    assert (found.notification_id if found else None) == expected
+    if found:
+        assert (found.customer_id, found.at, found.via) == ("c-1", T0, name)
