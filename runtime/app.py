@@ -11,7 +11,7 @@ import mode.loop
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 
-from runtime.consumer import assigned_partitions
+from runtime.consumer import assigned_partitions, settled
 from runtime.logging import configure_logging
 from runtime.monitor import CachedPrometheusMonitor
 from runtime.settings import Settings
@@ -64,7 +64,7 @@ def _add_health(app: faust.App, service: str) -> None:
                 [f"{tp.topic}:{tp.partition}" for tp in app.assignor.assigned_actives()]
                 + assigned_partitions()  # batch consumers outside faust (runtime.consumer)
             )
-            ready = not app.rebalancing
+            ready = not app.rebalancing and settled()
             body = {
                 "service": service,
                 "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],

@@ -58,6 +58,12 @@ def assigned_partitions() -> list[str]:
     return sorted(tp for consumer in _LIVE for tp in consumer.assigned)
 
 
+def settled() -> bool:
+    """Every batch consumer of this process is in its group with its share (for /health:
+    a worker is not ready while it is still joining or rebalancing)."""
+    return all(consumer.settled for consumer in _LIVE)
+
+
 class BatchConsumer:
     def __init__(
         self,
@@ -78,6 +84,7 @@ class BatchConsumer:
         self.within_seconds = within_seconds
         self.drain_seconds = drain_seconds
         self.assigned: set[str] = set()
+        self.settled = False  # until the group gave this member its share
         self._config = {
             "session.timeout.ms": int(session_timeout_seconds * 1000),
             "heartbeat.interval.ms": int(min(3.0, session_timeout_seconds / 4) * 1000),
@@ -86,12 +93,12 @@ class BatchConsumer:
         self._bootstrap, self._group = bootstrap, group_id
         self._consumer: Consumer | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"{service}-consumer")
+        _LIVE.append(self)  # made when the app is wired, so /health waits for it
 
     async def run(self, handle: Callable[[list[Record]], Awaitable[None]]) -> None:
         """Read, handle and commit batches until cancelled (the app stopping)."""
         self._consumer = create_consumer(self._bootstrap, self._group, **self._config)
         self._consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
-        _LIVE.append(self)
         try:
             while True:
                 batch = await self._call(self._read)
@@ -163,9 +170,11 @@ class BatchConsumer:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned |= {f"{tp.topic}:{tp.partition}" for tp in partitions}
+        self.settled = True
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned -= {f"{tp.topic}:{tp.partition}" for tp in partitions}
+        self.settled = False  # an eager rebalance: the new share comes with on_assign
 
 
 def _record(message: Message) -> Record:

@@ -44,6 +44,16 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
             )
         return graphs["g"]
 
+    consumer = BatchConsumer(  # its Kafka client is made when it runs
+        settings.kafka,
+        f"{ns}-{identity.consumer_group or SERVICE}-resolve",
+        raw_topics,
+        service=SERVICE,
+        max_batch=identity.batch_size,
+        within_seconds=identity.batch_within_seconds,
+        session_timeout_seconds=settings.session_timeout_seconds,
+    )
+
     @app.task
     async def resolve() -> None:
         """The raw topics in batches straight from confluent-kafka (the graph is in
@@ -54,15 +64,6 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
             dead_letters,
             namespace=ns,
             max_bytes=settings.max_message_bytes,
-        )
-        consumer = BatchConsumer(
-            settings.kafka,
-            f"{ns}-{identity.consumer_group or SERVICE}-resolve",
-            raw_topics,
-            service=SERVICE,
-            max_batch=identity.batch_size,
-            within_seconds=identity.batch_within_seconds,
-            session_timeout_seconds=settings.session_timeout_seconds,
         )
         await consumer.run(resolver.handle)
 

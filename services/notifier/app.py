@@ -114,6 +114,17 @@ def _sink() -> KafkaSink:
     return KafkaSink(AsyncProducer(settings.kafka))
 
 
+requests_consumer = BatchConsumer(  # its Kafka client is made when it runs
+    settings.kafka,
+    f"{ns}-{SERVICE}-deliver",
+    [NOTIFICATIONS_REQUESTED.name(ns)],
+    service=SERVICE,
+    max_batch=config.batch_size,
+    within_seconds=config.batch_within_s,
+    session_timeout_seconds=config.session_timeout_s,
+)
+
+
 @app.task
 async def deliver() -> None:
     """notifications.requested in batches straight from confluent-kafka (no faust
@@ -131,16 +142,7 @@ async def deliver() -> None:
         batch = partial(delivery.handle_many, [r.value for r in received], "request")
         await retry_forever(batch, retryable=OUTAGES, what="deliver")
 
-    consumer = BatchConsumer(
-        settings.kafka,
-        f"{ns}-{SERVICE}-deliver",
-        [NOTIFICATIONS_REQUESTED.name(ns)],
-        service=SERVICE,
-        max_batch=config.batch_size,
-        within_seconds=config.batch_within_s,
-        session_timeout_seconds=config.session_timeout_s,
-    )
-    await consumer.run(handle)
+    await requests_consumer.run(handle)
 
 
 @app.agent(customer_topic)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Producer, TopicPartition
 
-from runtime.consumer import BatchConsumer, Record, assigned_partitions
+from runtime.consumer import BatchConsumer, Record, assigned_partitions, settled
 from runtime.kafka import create_consumer
 from runtime.settings import Settings
 from schemas.topics import NOTIFICATIONS_REQUESTED
@@ -67,8 +67,10 @@ async def test_when_a_batch_is_in_hand_then_nothing_is_committed_until_it_was_ha
         await release.wait()
 
     consumer = _consumer(settings, group, topic)
+    assert not settled(), "ready before it joined its group"
     task = asyncio.create_task(consumer.run(handle))
     await _until(lambda: len(seen) > 0)
+    assert settled()
     assert {r.topic for r in seen} == {topic}
     assert _committed(settings, group, topic) == 0, "committed before the batch was handled"
     assert assigned_partitions() == sorted(f"{topic}:{p}" for p in range(settings.partitions or 1))

@@ -28,11 +28,17 @@ def link_id_for(a: str, b: str | None = None) -> str:
     return "l" + hashlib.blake2b(material.encode(), digest_size=8).hexdigest()
 
 
+_KINDS = {kind.value: kind for kind in IdentifierKind}
+
+
 def kind_of(key: str) -> IdentifierKind:
-    return IdentifierKind(key.partition(":")[0])
+    """The kind of a node key (keys are made by the graph: the kind is always known)."""
+    return _KINDS[key.partition(":")[0]]
 
 
+@lru_cache(maxsize=1 << 16)
 def ref_of(key: str) -> IdentifierRef:
+    """The wire form of a node key (immutable, so one instance serves every output)."""
     return IdentifierRef(kind=kind_of(key), value=key.partition(":")[2])
 
 
