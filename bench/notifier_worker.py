@@ -142,6 +142,7 @@ def worker_env(args: argparse.Namespace, namespace: str, provider: str) -> dict[
         KIZUNA_NOTIFIER_FCM_TOKEN=PROVIDER_AUTH,
         KIZUNA_NOTIFIER_LINE_RATE_PER_S=str(args.line_rate),
         KIZUNA_NOTIFIER_FCM_RATE_PER_S=str(args.fcm_rate),
+        KIZUNA_NOTIFIER_MARKETING_CAP_PER_DAY="0",  # several sends per customer, on purpose
     )
 
 

@@ -27,6 +27,7 @@ from services.notifier.adapters.smtp import SmtpProvider
 from services.notifier.adapters.state import NotificationStore
 from services.notifier.delivery import Delivery
 from services.notifier.domain.ledger import ledger_updates
+from services.notifier.domain.reach import MarketingCap
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.metrics import CONSENT_CHANGES
 from services.notifier.outcomes import OutcomeSink
@@ -115,6 +116,9 @@ class Notifier:
             ),
             concurrency=self.config.concurrency,
             gate=self.gate,
+            cap=MarketingCap(self.config.marketing_cap_per_day)
+            if self.config.marketing_cap_per_day
+            else None,
         )
 
     async def apply_customer_event(self, item: CustomerEvent) -> None:

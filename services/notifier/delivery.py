@@ -38,7 +38,7 @@ from services.notifier.adapters.rendering import Renderer, RenderError
 from services.notifier.adapters.state import Claim, ClaimResult, NotificationStore
 from services.notifier.claims import Claimed, Claims
 from services.notifier.domain.ledger import dead_address
-from services.notifier.domain.reach import Target, plan
+from services.notifier.domain.reach import MarketingCap, Target, plan
 from services.notifier.domain.receipts import Receipt
 from services.notifier.domain.retry import RetryPolicy, Step, Verdict, next_step
 from services.notifier.metrics import (
@@ -65,6 +65,7 @@ class Delivery:
     sink: OutcomeSink
     unsubscribe_url: Callable[[str, Channel], str]
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    cap: MarketingCap | None = None  # the safety cap on marketing per customer
     concurrency: int = 64
     gate: asyncio.Semaphore | None = None  # shared by every Delivery of one worker
     clock: Callable[[], float] = time.time
@@ -140,7 +141,7 @@ class Delivery:
             return await self._finish(request, claim, "expired", reason="expired before sending")
         failed = frozenset(Channel(c) for c in claim.failed)
         available = frozenset(self.providers)
-        route = plan(request, parse_profile(raw_profile), available, failed)
+        route = plan(request, parse_profile(raw_profile), available, failed, cap=self.cap, now=now)
         if route.suppressed:
             SUPPRESSED.labels(route.suppressed).inc()
             return await self._finish(request, claim, "suppressed", reason=route.suppressed)
@@ -280,7 +281,14 @@ class Delivery:
     ) -> str:
         outcome = self._outcome(request, claim, status, target, result, latency, reason)
         encoded = encode(outcome)
-        receipt_at = await self.store.finish(request.notification_id, status, encoded)
+        receipt_at = await self.store.finish(
+            request.notification_id,
+            status,
+            encoded,
+            self.ledger.profile_key(request.customer_id),
+            marketing=request.purpose is Purpose.MARKETING,
+            now=outcome.occurred_at.timestamp(),
+        )
         await self._emit(outcome, encoded)
         if receipt_at is not None:  # the app said it arrived before we had finished
             await self._delivered(outcome, receipt_at, "receipt during the send")

@@ -61,6 +61,12 @@ class NotifierSettings(BaseSettings):
     line_rate_per_s: float = Field(default=1_500.0, ge=0)
     fcm_rate_per_s: float = Field(default=1_000.0, ge=0)
     smtp_rate_per_s: float = Field(default=50.0, ge=0)
+    marketing_cap_per_day: int = Field(
+        default=3,
+        ge=0,
+        description="Safety cap: marketing per customer in any 24 h, any channel (0 = off); "
+        "journeys keep their own, stricter caps",
+    )
     rate_max_wait_s: float = Field(
         default=5.0, ge=0, description="A send further out in its rate limit is scheduled"
     )

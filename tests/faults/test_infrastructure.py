@@ -91,6 +91,7 @@ def processes(
         "KIZUNA_NOTIFIER_RETRY_BASE_S": "0.5",
         "KIZUNA_NOTIFIER_RETRY_POLL_S": "0.2",
         "KIZUNA_NOTIFIER_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "KIZUNA_NOTIFIER_MARKETING_CAP_PER_DAY": "0",  # many messages per customer, on purpose
     }.items():
         monkeypatch.setenv(name, value)
     running = Processes(settings, tmp_path)

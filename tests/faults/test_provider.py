@@ -65,6 +65,7 @@ def notifier(
         "RETRY_BASE_S": "0.3",
         "RETRY_POLL_S": "0.2",
         "OUTBOX_DIR": str(tmp_path / "outbox"),
+        "MARKETING_CAP_PER_DAY": "0",  # many messages per customer, on purpose
     }.items():
         monkeypatch.setenv(f"KIZUNA_NOTIFIER_{name}", value)
     running = Processes(settings, tmp_path)

@@ -56,24 +56,38 @@ for k = n + 2, #KEYS do reply[#reply + 1] = redis.call('HGETALL', KEYS[k]) end
 return reply
 """
 
-# KEYS: schedule, then one state key per id. ARGV: ttl, then (state, outcome, id) per key.
+# KEYS: schedule, n state keys, then n customer profile hashes. ARGV: ttl, now, window,
+# then (state, outcome, id, marketing) per id: a marketing send is added to the profile's
+# recent marketing sends (the safety cap's count), those older than window dropped.
 # Reply: per id, the time of a delivery receipt that came while it was in flight (a
 # 'sent' with one becomes 'delivered' at once), else ''.
 FINISH_BATCH = """
-local ttl = tonumber(ARGV[1])
+local ttl, now, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local n = (#KEYS - 1) / 2
 local receipts = {}
-for i = 2, #KEYS do
-  local at = 2 + (i - 2) * 3
+for i = 1, n do
+  local key, at = KEYS[1 + i], 4 + (i - 1) * 4
   local state = ARGV[at]
-  local receipt = redis.call('HGET', KEYS[i], 'receipt_at') or ''
+  local receipt = redis.call('HGET', key, 'receipt_at') or ''
   if state == 'sent' and receipt ~= '' then
     state = 'delivered'
-    redis.call('HSET', KEYS[i], 'receipt_reported', '0')
+    redis.call('HSET', key, 'receipt_reported', '0')
   end
-  redis.call('HSET', KEYS[i], 'state', state, 'outcome', ARGV[at + 1], 'reported', '0')
-  redis.call('HDEL', KEYS[i], 'req')
-  redis.call('EXPIRE', KEYS[i], ttl)
+  redis.call('HSET', key, 'state', state, 'outcome', ARGV[at + 1], 'reported', '0')
+  redis.call('HDEL', key, 'req')
+  redis.call('EXPIRE', key, ttl)
   redis.call('ZREM', KEYS[1], ARGV[at + 2])
+  if ARGV[at + 3] == '1' and (state == 'sent' or state == 'delivered') then
+    local profile = KEYS[1 + n + i]
+    local old = redis.call('HGET', profile, 'mk_sent') or ''
+    local kept = {}
+    for t in string.gmatch(string.match(old, '\t(.*)$') or '', '[^,]+') do
+      if tonumber(t) > now - window then kept[#kept + 1] = t end
+    end
+    kept[#kept + 1] = ARGV[2]
+    while #kept > 50 do table.remove(kept, 1) end
+    redis.call('HSET', profile, 'mk_sent', '0\t' .. table.concat(kept, ','))
+  end
   receipts[#receipts + 1] = (state == 'delivered') and receipt or ''
 end
 return receipts

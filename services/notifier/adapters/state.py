@@ -60,6 +60,16 @@ class ClaimResult:
 
 
 @dataclass(frozen=True)
+class Finish:
+    notification_id: str
+    state: str
+    outcome: bytes
+    profile_key: str
+    marketing: bool  # counted against the customer's marketing cap when sent
+    now: float
+
+
+@dataclass(frozen=True)
 class Confirmation:
     verdict: str  # delivered | early | ignored
     sent_outcome: bytes = b""  # with 'delivered': the outcome the send was reported with
@@ -88,7 +98,15 @@ def parse_claim(reply: Sequence[Any]) -> ClaimResult:
 
 
 class NotificationStore:
-    def __init__(self, redis: aioredis.Redis, namespace: str, lease_s: float, ttl_s: int) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        namespace: str,
+        lease_s: float,
+        ttl_s: int,
+        cap_window_s: float = 86_400.0,
+    ) -> None:
+        self.cap_window_s = cap_window_s
         self._redis = redis
         self._prefix = f"{namespace}:notifier:n:"
         self.schedule_key = f"{namespace}:notifier:retry"
@@ -102,9 +120,7 @@ class NotificationStore:
         self._refresh = redis.register_script(REFRESH)
         self._confirm = redis.register_script(CONFIRM)
         self._claims: dict[str, Coalescer[ClaimRequest, tuple[ClaimResult, Profile]]] = {}
-        self._finishes: Coalescer[tuple[str, str, bytes], float | None] = Coalescer(
-            self.finish_batch
-        )
+        self._finishes: Coalescer[Finish, float | None] = Coalescer(self.finish_batch)
 
     def key(self, notification_id: str) -> str:
         return self._prefix + notification_id
@@ -155,17 +171,32 @@ class NotificationStore:
         pairs = reply[1]
         return dict(zip(pairs[::2], pairs[1::2], strict=True))
 
-    async def finish(self, notification_id: str, state: str, outcome: bytes) -> float | None:
-        """Final state durable in Redis when this returns (shared round trip). Returns the
-        time of a delivery receipt that arrived while the send was in flight: a ``sent``
-        with one is ``delivered`` already."""
-        return await self._finishes.submit((notification_id, state, outcome))
+    async def finish(
+        self,
+        notification_id: str,
+        state: str,
+        outcome: bytes,
+        profile_key: str,
+        *,
+        marketing: bool,
+        now: float,
+    ) -> float | None:
+        """Final state durable in Redis when this returns (shared round trip); a marketing
+        send is counted on the customer's profile (the safety cap). Returns the time of a
+        delivery receipt that arrived while the send was in flight: a ``sent`` with one is
+        ``delivered`` already."""
+        item = Finish(notification_id, state, outcome, profile_key, marketing, now)
+        return await self._finishes.submit(item)
 
-    async def finish_batch(self, items: list[tuple[str, str, bytes]]) -> list[float | None]:
-        keys = [self.schedule_key, *(self.key(i) for i, _, _ in items)]
-        args: list[EncodableT] = [self._ttl]
-        for notification_id, state, outcome in items:
-            args += [state, outcome, notification_id]
+    async def finish_batch(self, items: list[Finish]) -> list[float | None]:
+        keys = [
+            self.schedule_key,
+            *(self.key(i.notification_id) for i in items),
+            *(i.profile_key for i in items),
+        ]
+        args: list[EncodableT] = [self._ttl, max(i.now for i in items), self.cap_window_s]
+        for i in items:
+            args += [i.state, i.outcome, i.notification_id, int(i.marketing)]
         receipts = await self._finish(keys=keys, args=args)
         return [float(r) if r else None for r in receipts]
 

@@ -9,6 +9,10 @@ Consent rule (特定電子メール法, applied to every channel alike):
 
 Reachability: email known and not bounced; LINE user id known and following (an
 unfollow or block makes it unreachable); a push token that is enabled and not dead.
+
+Safety cap: the journeys own frequency caps (they defer a capped message); the notifier
+also refuses marketing beyond ``MarketingCap`` per customer over a rolling window, on
+any channel, whatever asked for it (a broadcast, a misconfigured scenario) -> ``capped``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from services.notifier.domain.ledger import (
 NO_CONSENT = "no_consent"
 OPTED_OUT = "opted_out"
 UNREACHABLE = "unreachable"
+CAPPED = "capped"
+MARKETING_SENT = "mk_sent"  # profile field: recent marketing send times (epoch s)
 NO_PROVIDER = "no_provider"
 
 
@@ -46,6 +52,10 @@ class Profile:
             key, _, value = encoded.partition("\t")
             values[name], keys[name] = value, key
         return cls(values, keys)
+
+    def marketing_sent(self) -> list[float]:
+        """When recent marketing went out (written by the notifier on each send)."""
+        return [float(t) for t in self.values.get(MARKETING_SENT, "").split(",") if t]
 
     def consent(self, channel: Channel, purpose: Purpose) -> str | None:
         return self.values.get(consent_field(channel, purpose))
@@ -93,6 +103,18 @@ def consent_block(profile: Profile, channel: Channel, purpose: Purpose) -> str |
 
 
 @dataclass(frozen=True)
+class MarketingCap:
+    """At most ``sends`` marketing messages per customer in any ``window_s``."""
+
+    sends: int
+    window_s: float = 86_400.0
+
+    def reached(self, profile: Profile, now: float) -> bool:
+        recent = [t for t in profile.marketing_sent() if t > now - self.window_s]
+        return len(recent) >= self.sends
+
+
+@dataclass(frozen=True)
 class Target:
     channel: Channel
     address: str
@@ -111,6 +133,9 @@ def plan(
     profile: Profile,
     available: frozenset[Channel],
     failed: frozenset[Channel] = frozenset(),
+    *,
+    cap: MarketingCap | None = None,
+    now: float = 0.0,
 ) -> Plan:
     """Usable channels in the request's preference order; without fallback only the first."""
     wanted = request.channels if request.allow_fallback else request.channels[:1]
@@ -124,9 +149,11 @@ def plan(
             targets.append(Target(channel, profile.address(channel) or ""))
         elif first_reason is None:
             first_reason = reason
-    if targets:
-        return Plan(tuple(targets))
-    return Plan((), first_reason or UNREACHABLE)
+    if not targets:
+        return Plan((), first_reason or UNREACHABLE)
+    if request.purpose is Purpose.MARKETING and cap is not None and cap.reached(profile, now):
+        return Plan((), CAPPED)  # it could go, but this customer has had enough today
+    return Plan(tuple(targets))
 
 
 def _blocked(

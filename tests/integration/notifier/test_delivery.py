@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from prometheus_client import generate_latest
+
 from runtime.redis import create_redis
 from runtime.settings import Settings
 from schemas.channels import Channel, Purpose
@@ -14,6 +16,7 @@ from schemas.codec import encode
 from schemas.notifications import SendNotification
 from services.notifier.adapters.messages import Outbound, SendResult
 from services.notifier.adapters.ratelimit import RateLimiter
+from services.notifier.domain.reach import MarketingCap
 from services.notifier.domain.retry import Verdict
 from tests.integration.notifier.conftest import (
     T0,
@@ -292,3 +295,31 @@ async def test_when_the_rate_limit_has_no_slot_soon_then_the_send_waits_in_the_s
     assert harness.sink.statuses() == [("sent", None)] * 5
     assert len(harness.providers[Channel.LINE].sent) == 5
     assert [o.attempts for o in harness.sink.outcomes] == [1] * 5, "deferral used an attempt"
+
+
+async def test_when_marketing_exceeds_the_safety_cap_then_it_is_suppressed_as_capped(
+    harness: Harness, request_: Request
+) -> None:
+    """Two marketing messages a day at most: a third the same day is refused (whatever
+    asked for it), a transactional one still goes, and a day later marketing goes again."""
+    harness.delivery.cap = MarketingCap(sends=2)
+    await harness.customer("c-1", line_followed(), consent(True, Channel.LINE))
+    line = (Channel.LINE,)
+
+    for n in range(3):
+        harness.clock.now += 60
+        await harness.delivery.handle_many([request_(f"n-{n}", channels=line)], "request")
+    await harness.delivery.handle(
+        request_("n-receipt", channels=line, purpose=Purpose.TRANSACTIONAL)
+    )
+    harness.clock.now += 86_400
+    await harness.delivery.handle(request_("n-tomorrow", channels=line))
+
+    assert harness.sink.statuses() == [
+        ("sent", None),
+        ("sent", None),
+        ("suppressed", "capped"),
+        ("sent", None),
+        ("sent", None),
+    ]
+    assert 'reason="capped"' in generate_latest().decode()

@@ -14,7 +14,7 @@ from schemas.identifiers import Identifiers
 from schemas.notifications import SendNotification
 from schemas.payloads import CustomTrackedPayload
 from services.notifier.domain.ledger import Register, consent_field, line_user_id, sort_key
-from services.notifier.domain.reach import Profile, consent_block, plan
+from services.notifier.domain.reach import MarketingCap, Profile, consent_block, plan
 from services.notifier.domain.receipts import receipt_of
 from services.notifier.domain.retry import RetryPolicy, Step, Verdict, next_step
 from services.notifier.domain.tokens import sign, verify
@@ -82,6 +82,20 @@ def test_when_fallback_is_not_allowed_then_only_the_first_channel_counts() -> No
     p = profile(consent__push__marketing="granted", **{"push__tok-1": "on"})
     route = plan(request(Purpose.MARKETING, Channel.LINE, Channel.PUSH, fallback=False), p, ALL)
     assert (route.targets, route.suppressed) == ((), "no_consent")
+
+
+def test_when_a_customer_had_the_days_marketing_then_more_is_capped_but_not_receipts() -> None:
+    now = T0.timestamp()
+    sent = ",".join(str(now - h * 3600) for h in (1, 5, 30))  # two in the last 24 h
+    p = profile(consent__email__marketing="granted", email="a@example.jp\tok", mk_sent=sent)
+    cap = MarketingCap(sends=2)
+
+    assert plan(request(), p, ALL, cap=cap, now=now).suppressed == "capped"
+    assert plan(request(Purpose.TRANSACTIONAL), p, ALL, cap=cap, now=now).targets
+    assert plan(request(), p, ALL, cap=cap, now=now + 20 * 3600).targets  # one has aged out
+    assert plan(request(), p, ALL, cap=MarketingCap(sends=3), now=now).targets
+    no_consent = profile(email="a@example.jp\tok", mk_sent=sent)
+    assert plan(request(), no_consent, ALL, cap=cap, now=now).suppressed == "no_consent"
 
 
 def test_when_the_email_bounced_then_it_is_unreachable() -> None:
