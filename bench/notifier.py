@@ -117,7 +117,9 @@ async def idempotency_overhead(store: NotificationStore, n: int, batch: int, lim
         await store.claim_batch([ClaimRequest(i, payload, now, "request", "none") for i in ids])
         for part in range(0, len(ids), limit):
             chunk = ids[part : part + limit]
-            await asyncio.gather(*(store.finish(i, "sent", b"{}") for i in chunk))
+            await asyncio.gather(
+                *(store.finish(i, "sent", b"{}", "none", marketing=False, now=now) for i in chunk)
+            )
         await store.mark_reported(ids)
     return (time.perf_counter() - started) / n * 1e6
 
