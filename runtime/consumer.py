@@ -22,7 +22,9 @@ hot topic in batches with a confluent-kafka consumer instead:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,10 +34,12 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from runtime.batches import fail_stop, run_to_completion
 from runtime.kafka import create_consumer
+from runtime.metrics import CONSUMER_LAG, processing
 
 log = logging.getLogger(__name__)
 
 _LIVE: list[BatchConsumer] = []
+LAG_PERIOD_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,7 @@ class BatchConsumer:
         }
         self._bootstrap, self._group = bootstrap, group_id
         self._consumer: Consumer | None = None
+        self._lag_due = 0.0
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"{service}-consumer")
         _LIVE.append(self)  # made when the app is wired, so /health waits for it
 
@@ -116,10 +121,13 @@ class BatchConsumer:
     async def _handle(
         self, handle: Callable[[list[Record]], Awaitable[None]], batch: list[Record]
     ) -> None:
+        started = time.perf_counter()
         try:
             await run_to_completion(
                 handle(batch), service=self.service, drain_seconds=self.drain_seconds
             )
+            per_message = (time.perf_counter() - started) / len(batch)
+            processing(self.service, "batch").observe(per_message)
         except asyncio.CancelledError:
             # stopping: the batch did finish (run_to_completion stops the process
             # otherwise), so its offsets are kept and the next owner does not redo it
@@ -139,6 +147,8 @@ class BatchConsumer:
 
     def _read(self) -> list[Record]:
         assert self._consumer is not None
+        if time.monotonic() >= self._lag_due:
+            self._report_lag()
         out = []
         for message in self._consumer.consume(self.max_batch, self.within_seconds):
             error = message.error()
@@ -168,12 +178,36 @@ class BatchConsumer:
                 extra={"service": self.service, "error": str(err)},
             )
 
+    def _report_lag(self) -> None:
+        """Per held partition: its end offset (as last fetched) minus what the group has
+        committed, for ``KizunaConsumerLagHigh`` (one committed-offsets call per period)."""
+        assert self._consumer is not None
+        self._lag_due = time.monotonic() + LAG_PERIOD_S
+        held = self._consumer.assignment()
+        if not held:
+            return
+        try:
+            committed = self._consumer.committed(held, timeout=5)
+        except KafkaException as err:
+            log.debug("no committed offsets for the lag gauge", extra={"error": str(err)})
+            return
+        for tp in committed:
+            low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if high < 0:
+                continue  # nothing fetched yet: no end offset known
+            done = tp.offset if tp.offset >= 0 else low
+            lag = max(high - max(done, low, 0), 0)
+            CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(lag)
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned |= {f"{tp.topic}:{tp.partition}" for tp in partitions}
         self.settled = True
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned -= {f"{tp.topic}:{tp.partition}" for tp in partitions}
+        for tp in partitions:  # another worker reports it now
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(self.service, tp.topic, str(tp.partition))
         self.settled = False  # an eager rebalance: the new share comes with on_assign
 
 

@@ -6,6 +6,7 @@ bytes and where they came from; valid ones are yielded with their Kafka coordina
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -14,7 +15,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import TypeAdapter
 
 from runtime.deadletter import DeadLetterSink, utcnow
-from runtime.metrics import MESSAGES_CONSUMED
+from runtime.metrics import MESSAGES_CONSUMED, processing
 from schemas.codec import DecodeError, decode
 from schemas.deadletter import DeadLetter
 
@@ -45,13 +46,21 @@ async def decoded(
     service: str,
     max_bytes: int,
 ) -> AsyncIterator[Received[T]]:
-    """Yield each valid message of a raw-bytes faust stream; dead-letter the rest."""
+    """Yield each valid message of a raw-bytes faust stream; dead-letter the rest. The
+    time until the agent asks for the next one is its processing time."""
     async for event in stream.events():
         received = await decode_event(
             event, adapter, dead_letters, service=service, max_bytes=max_bytes
         )
         if received is not None:
+            started = time.perf_counter()
             yield received
+            processing(service, _stage(received.topic)).observe(time.perf_counter() - started)
+
+
+def _stage(topic: str) -> str:
+    """``<namespace>.customer.events`` -> ``customer.events``: one label set per stage."""
+    return topic.split(".", 1)[1] if "." in topic else topic
 
 
 async def decode_batch(

@@ -15,6 +15,13 @@ from runtime.kafka import create_admin, create_consumer
 log = logging.getLogger(__name__)
 Labels = tuple[tuple[str, str], ...]
 WORKER_GROUPS = ("identity", "segmenter", "journey", "notifier")
+# consumer groups of the services' confluent-kafka batch consumers (runtime/consumer.py)
+BATCH: dict[str, tuple[str, ...]] = {
+    "identity": ("identity-resolve",),
+    "segmenter": (),
+    "journey": (),
+    "notifier": ("notifier-deliver",),
+}
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,8 @@ def scrape(client: httpx.Client, url: str) -> Scrape:
 
 
 class Lag:
-    """Committed offsets vs high watermarks per consumer group ``<namespace>-<service>``.
+    """Committed offsets vs high watermarks of each service's consumer groups
+    (``<namespace>-<service>``, and ``-resolve`` / ``-deliver`` for batch consumers).
 
     The offsets are read with an admin client and a consumer that never joins a group,
     so measuring does not disturb the workers.
@@ -76,7 +84,13 @@ class Lag:
         self._consumer = create_consumer(bootstrap, f"{namespace}-console-{time.time_ns()}")
 
     def measure(self) -> dict[str, int | None]:
-        return {name: self._group(f"{self.namespace}-{name}") for name in WORKER_GROUPS}
+        return {name: self._service(name) for name in WORKER_GROUPS}
+
+    def _service(self, name: str) -> int | None:
+        """A service's faust group and its batch consumer's group, if any, together."""
+        groups = [f"{self.namespace}-{name}", *(f"{self.namespace}-{g}" for g in BATCH[name])]
+        lags = [lag for lag in map(self._group, groups) if lag is not None]
+        return sum(lags) if lags else None
 
     def _group(self, group: str) -> int | None:
         try:

@@ -10,7 +10,9 @@ from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Producer, TopicPartition
+from prometheus_client import REGISTRY
 
+import runtime.consumer as consumer_module
 from runtime.consumer import BatchConsumer, Record, assigned_partitions, settled
 from runtime.kafka import create_consumer
 from runtime.settings import Settings
@@ -120,3 +122,47 @@ async def test_when_the_stage_stops_mid_batch_then_the_batch_is_finished_and_kep
     with pytest.raises(asyncio.CancelledError):
         await task
     assert not {r.value for r in finished} & {r.value for r in again}, "a batch read twice"
+
+
+def _lag(service: str, topic: str, partitions: int) -> float:
+    return sum(
+        REGISTRY.get_sample_value(
+            "kizuna_consumer_lag_messages",
+            {"service": service, "topic": topic, "partition": str(p)},
+        )
+        or 0.0
+        for p in range(partitions)
+    )
+
+
+async def test_when_a_consumer_falls_behind_then_its_lag_is_reported_until_it_caught_up(
+    settings: Settings, producer: Producer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumer_module, "LAG_PERIOD_S", 0.0)
+    topic = NOTIFICATIONS_REQUESTED.name(settings.namespace)
+    parts = settings.partitions or 1
+    _produce(producer, topic, 200)
+    seen: list[Record] = []
+    behind: list[float] = []
+
+    async def handle(batch: list[Record]) -> None:
+        seen.extend(batch)
+        behind.append(_lag("lagging", topic, parts))
+
+    consumer = BatchConsumer(
+        settings.kafka,
+        f"{settings.namespace}-batch-lag",
+        [topic],
+        service="lagging",
+        max_batch=10,
+        within_seconds=0.05,
+        session_timeout_seconds=6,
+    )
+    task = asyncio.create_task(consumer.run(handle))
+    await _until(lambda: len(seen) == 200)
+    await _until(lambda: _lag("lagging", topic, parts) == 0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert max(behind) > 100, "the backlog never showed"
