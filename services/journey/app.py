@@ -19,7 +19,7 @@ from runtime.batches import fail_stop, skip_tick_on_outage
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decode_event, decoded
 from runtime.redis import REDIS_OUTAGE, create_redis
-from runtime.settings import Settings
+from runtime.settings import Settings, table_options
 from schemas.codec import encode
 from schemas.journeys import JourneyConverted
 from schemas.notifications import SendNotification
@@ -95,7 +95,13 @@ def build(
 
     events_topic = topic(CUSTOMER_EVENTS.name(ns))
     control_topic = topic(control_spec(partitions).name(ns), partitions=partitions)
-    rows = app.Table(TABLE, partitions=partitions, key_type=bytes, value_type=bytes)
+    rows = app.Table(
+        TABLE,
+        partitions=partitions,
+        key_type=bytes,
+        value_type=bytes,
+        options=table_options(settings),
+    )
     redis = create_redis(settings)
     reports = JourneyReports(redis, ns, journey.why_keep)
     processor = Processor(

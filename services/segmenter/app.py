@@ -18,7 +18,7 @@ from runtime.batches import skip_tick_on_outage
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decoded
 from runtime.redis import REDIS_OUTAGE, create_redis
-from runtime.settings import Settings
+from runtime.settings import Settings, table_options
 from schemas.codec import encode
 from schemas.segments import SegmentChanged
 from schemas.topics import CUSTOMER_EVENTS, IDENTITY_CHANGES, SEGMENT_CHANGES, TopicSpec
@@ -74,6 +74,7 @@ def build(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, Proces
         partitions=partitions,
         key_type=bytes,  # bytes -> "raw" serializer for the changelog and its recovery
         value_type=bytes,
+        options=table_options(settings),
     )
     redis = create_redis(settings)
     quantiles = seg.thresholds == "quantile"
