@@ -80,8 +80,11 @@ class BatchConsumer:
         within_seconds: float,
         session_timeout_seconds: float,
         drain_seconds: float = 30.0,
+        carry_over_from: str | None = None,
         **extra: Any,
     ) -> None:
+        """``carry_over_from``: the consumer group that read these topics before (a faust
+        agent's); partitions this group never committed start where that one stopped."""
         self.service = service
         self.topics = list(topics)
         self.max_batch = max_batch
@@ -95,6 +98,7 @@ class BatchConsumer:
             **extra,
         }
         self._bootstrap, self._group = bootstrap, group_id
+        self._carry_over_from = carry_over_from
         self._consumer: Consumer | None = None
         self._lag_due = 0.0
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"{service}-consumer")
@@ -200,8 +204,39 @@ class BatchConsumer:
             CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(lag)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._carry_over_from:
+            self._start_where_left(consumer, partitions, self._carry_over_from)
         self.assigned |= {f"{tp.topic}:{tp.partition}" for tp in partitions}
         self.settled = True
+
+    def _start_where_left(
+        self, consumer: Consumer, partitions: list[TopicPartition], before: str
+    ) -> None:
+        """A deployment switching a stage to this consumer must not replay its topics
+        from the start: a partition our group never committed starts at the offset the
+        group that read it before committed (none there either: the usual earliest)."""
+        ours = consumer.committed(partitions, timeout=10)
+        fresh = [TopicPartition(tp.topic, tp.partition) for tp in ours if tp.offset < 0]
+        if not fresh:
+            return
+        previous = create_consumer(self._bootstrap, before)  # reads offsets, joins nothing
+        try:
+            theirs = {(tp.topic, tp.partition): tp.offset for tp in previous.committed(fresh, 10)}
+        finally:
+            previous.close()
+        starts = [
+            TopicPartition(tp.topic, tp.partition, theirs.get((tp.topic, tp.partition), -1))
+            for tp in partitions
+        ]
+        carried = [tp for tp in starts if tp.offset >= 0]
+        if carried:
+            consumer.assign(
+                [tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition) for tp in starts]
+            )
+            log.info(
+                "started where the previous consumer group stopped",
+                extra={"service": self.service, "group": before, "partitions": len(carried)},
+            )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned -= {f"{tp.topic}:{tp.partition}" for tp in partitions}

@@ -69,4 +69,3 @@ def table_options(settings: Settings) -> dict[str, int]:
         "write_buffer_size": settings.rocksdb_write_buffer_mb * 1024**2,
         "max_write_buffer_number": 2,
     }
-

@@ -52,6 +52,7 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
         max_batch=identity.batch_size,
         within_seconds=identity.batch_within_seconds,
         session_timeout_seconds=settings.session_timeout_seconds,
+        carry_over_from=f"{ns}-{identity.consumer_group or SERVICE}",  # the faust agent's
     )
 
     @app.task

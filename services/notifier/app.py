@@ -122,6 +122,7 @@ requests_consumer = BatchConsumer(  # its Kafka client is made when it runs
     max_batch=config.batch_size,
     within_seconds=config.batch_within_s,
     session_timeout_seconds=config.session_timeout_s,
+    carry_over_from=f"{ns}-{SERVICE}",  # the faust agent that read the requests before
 )
 
 

@@ -166,3 +166,45 @@ async def test_when_a_consumer_falls_behind_then_its_lag_is_reported_until_it_ca
         await task
 
     assert max(behind) > 100, "the backlog never showed"
+
+
+async def test_when_a_stage_moves_to_the_batch_consumer_then_it_starts_where_faust_stopped(
+    settings: Settings, producer: Producer
+) -> None:
+    """An existing deployment switches a stage from its faust agent's group to the batch
+    consumer's own group: what the old group committed is not read again."""
+    topic = NOTIFICATIONS_REQUESTED.name(settings.namespace)
+    parts = settings.partitions or 1
+    for p in range(parts):
+        for n in range(10):
+            producer.produce(topic, value=f"p{p}-{n}".encode(), partition=p)
+    assert producer.flush(10) == 0
+    before = f"{settings.namespace}-faust-agent"
+    old = create_consumer(settings.kafka, before)
+    old.commit(offsets=[TopicPartition(topic, p, 6) for p in range(parts)], asynchronous=False)
+    old.close()
+    seen: list[Record] = []
+
+    async def handle(batch: list[Record]) -> None:
+        seen.extend(batch)
+
+    consumer = BatchConsumer(
+        settings.kafka,
+        f"{settings.namespace}-batch-new",
+        [topic],
+        service="test",
+        max_batch=50,
+        within_seconds=0.05,
+        session_timeout_seconds=6,
+        carry_over_from=before,
+    )
+    task = asyncio.create_task(consumer.run(handle))
+    await _until(lambda: len(seen) >= 4 * parts)
+    await asyncio.sleep(1.0)  # anything older would have come by now
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert sorted(r.value for r in seen) == sorted(
+        f"p{p}-{n}".encode() for p in range(parts) for n in range(6, 10)
+    )
