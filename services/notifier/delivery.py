@@ -298,17 +298,30 @@ class Delivery:
         """A delivery receipt: publish ``delivered`` once for a sent notification."""
         at = receipt.at.timestamp()
         done = await self.store.confirm(receipt.notification_id, at)
-        if done.verdict != "delivered":
+        if done.verdict == "delivered":
+            sent = decode(NOTIFICATIONS_OUTCOMES.adapter, done.detail)
+            await self._delivered(sent, at, receipt.via)
+        elif done.verdict == "arrived":  # it timed out here, yet the phone has it
+            request = decode(NOTIFICATIONS_REQUESTED.adapter, done.detail)
+            await self._arrived(request, done.attempts, at, receipt.via)
+        else:
             log.info(
                 "receipt not applied",
                 extra={"id": receipt.notification_id, "verdict": done.verdict},
             )
             return False
-        sent = decode(NOTIFICATIONS_OUTCOMES.adapter, done.sent_outcome)
-        await self._delivered(sent, at, receipt.via)
         await self.sink.flush()
         await self.store.mark_reported([receipt.notification_id])
         return True
+
+    async def _arrived(self, request: SendNotification, attempts: int, at: float, via: str) -> None:
+        """A push whose send timed out (its retry now called off) did reach the phone."""
+        target = Target(Channel.PUSH, "")
+        reason = f"receipt: {via}"
+        outcome = outcome_of(request, attempts, "delivered", at, target, reason=reason)
+        encoded = encode(outcome)
+        await self.store.record_outcome(request.notification_id, encoded)
+        await self._emit(outcome, encoded)
 
     async def _delivered(self, sent: NotificationOutcome, at: float, via: str) -> None:
         delivered = sent.model_copy(

@@ -106,12 +106,21 @@ end
 return #KEYS
 """
 
-# A delivery receipt. KEYS: state key. ARGV: receipt time (epoch s). Reply {verdict, x}:
-# 'delivered' + the stored 'sent' outcome (now delivered; also when its delivered
-# outcome was not yet acknowledged by Kafka), 'early' (still in flight: kept for its
-# finish), 'ignored' + the state (unknown id, failed, suppressed, already reported).
+# A delivery receipt. KEYS: state key, schedule. ARGV: receipt time (epoch s), id.
+# Reply {verdict, x}: 'delivered' + the stored 'sent' outcome (now delivered; also when
+# its delivered outcome was not yet acknowledged by Kafka), 'arrived' + the request (a
+# send that timed out did arrive: its retry is called off, it is delivered), 'early'
+# (still in flight: kept for its finish), 'ignored' + the state (unknown id, failed,
+# suppressed, already reported).
 CONFIRM = """
 local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'retrying' then
+  local req = redis.call('HGET', KEYS[1], 'req')
+  redis.call('HSET', KEYS[1], 'state', 'delivered', 'receipt_at', ARGV[1],
+             'receipt_reported', '0')
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  return {'arrived', req, redis.call('HGET', KEYS[1], 'attempt') or '1'}
+end
 if state == 'sent' then
   redis.call('HSET', KEYS[1], 'state', 'delivered', 'receipt_at', ARGV[1],
              'receipt_reported', '0')
@@ -120,7 +129,7 @@ end
 if state == 'delivered' and redis.call('HGET', KEYS[1], 'receipt_reported') == '0' then
   return {'delivered', redis.call('HGET', KEYS[1], 'outcome')}
 end
-if state == 'pending' or state == 'retrying' then
+if state == 'pending' then
   redis.call('HSET', KEYS[1], 'receipt_at', ARGV[1])
   return {'early', ''}
 end

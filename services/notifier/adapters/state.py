@@ -71,8 +71,9 @@ class Finish:
 
 @dataclass(frozen=True)
 class Confirmation:
-    verdict: str  # delivered | early | ignored
-    sent_outcome: bytes = b""  # with 'delivered': the outcome the send was reported with
+    verdict: str  # delivered | arrived | early | ignored
+    detail: bytes = b""  # delivered: the outcome the send was reported with; arrived: the request
+    attempts: int = 0  # arrived: sends made so far
 
 
 @dataclass(frozen=True)
@@ -202,8 +203,15 @@ class NotificationStore:
 
     async def confirm(self, notification_id: str, at: float) -> Confirmation:
         """A delivery receipt: ``sent`` becomes ``delivered`` (once)."""
-        verdict, detail = await self._confirm(keys=[self.key(notification_id)], args=[at])
-        return Confirmation(_text(verdict), detail if isinstance(detail, bytes) else b"")
+        keys = [self.key(notification_id), self.schedule_key]
+        reply = await self._confirm(keys=keys, args=[at, notification_id])
+        detail = reply[1] if isinstance(reply[1], bytes) else b""
+        attempts = int(reply[2]) if len(reply) > 2 else 0
+        return Confirmation(_text(reply[0]), detail, attempts)
+
+    async def record_outcome(self, notification_id: str, outcome: bytes) -> None:
+        """The outcome a redelivered request is answered with (a receipt's delivered)."""
+        await self._redis.hset(self.key(notification_id), mapping={"outcome": outcome})
 
     async def mark_reported(self, notification_ids: list[str]) -> None:
         """After the sink flushed: outcomes need no re-report (one script call)."""

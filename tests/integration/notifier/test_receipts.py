@@ -105,3 +105,27 @@ async def test_when_delivered_was_not_acknowledged_then_the_receipt_read_again_r
     assert await pushed.delivery.confirm(receipt())  # the event is read again
     assert not await pushed.delivery.confirm(receipt())
     assert [o.status for o in pushed.sink.outcomes] == ["sent", "delivered", "delivered"]
+
+
+async def test_when_a_timed_out_push_did_arrive_then_its_retry_is_called_off(
+    harness: Harness, request_: Request
+) -> None:
+    """FCM timed out, so a retry was scheduled; then the app says the push arrived. It is
+    delivered, and the retry never sends it a second time."""
+    await harness.customer("c-1", consent(True, Channel.PUSH), app_opened("tok-1"))
+    harness.providers[Channel.PUSH].script.append(Verdict.RETRYABLE)
+    await harness.delivery.handle_many([request_("n-1", channels=(Channel.PUSH,))], "request")
+
+    assert await harness.delivery.confirm(receipt())
+    harness.clock.now += 3600
+    assert await harness.delivery.run_due(10) == 0
+    await harness.delivery.handle_many([request_("n-1", channels=(Channel.PUSH,))], "request")
+
+    assert len(harness.providers[Channel.PUSH].sent) == 1
+    (delivered, duplicate) = harness.sink.outcomes
+    assert (delivered.status, delivered.channel, delivered.attempts) == (
+        "delivered",
+        Channel.PUSH,
+        1,
+    )
+    assert (duplicate.status, duplicate.reason) == ("duplicate", "already delivered")
