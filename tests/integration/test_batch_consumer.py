@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer, TopicPartition
@@ -37,15 +38,18 @@ def _committed(settings: Settings, group: str, topic: str) -> int:
         probe.close()
 
 
-def _consumer(settings: Settings, group: str, topic: str) -> BatchConsumer:
+def _consumer(settings: Settings, group: str, topic: str, **options: Any) -> BatchConsumer:
     return BatchConsumer(
         settings.kafka,
         group,
         [topic],
-        service="test",
-        max_batch=50,
-        within_seconds=0.05,
-        session_timeout_seconds=6,
+        **{
+            "service": "test",
+            "max_batch": 50,
+            "within_seconds": 0.05,
+            "session_timeout_seconds": 6,
+            **options,
+        },
     )
 
 
@@ -149,14 +153,8 @@ async def test_when_a_consumer_falls_behind_then_its_lag_is_reported_until_it_ca
         seen.extend(batch)
         behind.append(_lag("lagging", topic, parts))
 
-    consumer = BatchConsumer(
-        settings.kafka,
-        f"{settings.namespace}-batch-lag",
-        [topic],
-        service="lagging",
-        max_batch=10,
-        within_seconds=0.05,
-        session_timeout_seconds=6,
+    consumer = _consumer(
+        settings, f"{settings.namespace}-batch-lag", topic, service="lagging", max_batch=10
     )
     task = asyncio.create_task(consumer.run(handle))
     await _until(lambda: len(seen) == 200)
@@ -188,16 +186,7 @@ async def test_when_a_stage_moves_to_the_batch_consumer_then_it_starts_where_fau
     async def handle(batch: list[Record]) -> None:
         seen.extend(batch)
 
-    consumer = BatchConsumer(
-        settings.kafka,
-        f"{settings.namespace}-batch-new",
-        [topic],
-        service="test",
-        max_batch=50,
-        within_seconds=0.05,
-        session_timeout_seconds=6,
-        carry_over_from=before,
-    )
+    consumer = _consumer(settings, f"{settings.namespace}-batch-new", topic, carry_over_from=before)
     task = asyncio.create_task(consumer.run(handle))
     await _until(lambda: len(seen) >= 4 * parts)
     await asyncio.sleep(1.0)  # anything older would have come by now
