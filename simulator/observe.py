@@ -15,12 +15,15 @@ from runtime.kafka import create_admin, create_consumer
 log = logging.getLogger(__name__)
 Labels = tuple[tuple[str, str], ...]
 WORKER_GROUPS = ("identity", "segmenter", "journey", "notifier")
-# consumer groups of the services' confluent-kafka batch consumers (runtime/consumer.py)
-BATCH: dict[str, tuple[str, ...]] = {
-    "identity": ("identity-resolve",),
-    "segmenter": (),
-    "journey": (),
-    "notifier": ("notifier-deliver",),
+# Each service's consumer groups (suffixes of ``<namespace>-``) and the topics (suffixes
+# of ``<namespace>.``) each reads; None = all it committed. A group's offsets on topics it
+# no longer reads (identity's and the notifier's faust groups before their batch
+# consumers, runtime/consumer.py) are stale and must not count as lag.
+GROUPS: dict[str, tuple[tuple[str, tuple[str, ...] | None], ...]] = {
+    "identity": (("identity-resolve", None),),
+    "segmenter": (("segmenter", None),),
+    "journey": (("journey", None),),
+    "notifier": (("notifier", ("customer.events",)), ("notifier-deliver", None)),
 }
 
 
@@ -87,17 +90,24 @@ class Lag:
         return {name: self._service(name) for name in WORKER_GROUPS}
 
     def _service(self, name: str) -> int | None:
-        """A service's faust group and its batch consumer's group, if any, together."""
-        groups = [f"{self.namespace}-{name}", *(f"{self.namespace}-{g}" for g in BATCH[name])]
-        lags = [lag for lag in map(self._group, groups) if lag is not None]
-        return sum(lags) if lags else None
+        """The lag of all of a service's consumer groups, on the topics each reads."""
+        lags = [
+            self._group(
+                f"{self.namespace}-{group}",
+                None if topics is None else {f"{self.namespace}.{t}" for t in topics},
+            )
+            for group, topics in GROUPS[name]
+        ]
+        known = [lag for lag in lags if lag is not None]
+        return sum(known) if known else None
 
-    def _group(self, group: str) -> int | None:
+    def _group(self, group: str, topics: set[str] | None = None) -> int | None:
         try:
             request = [ConsumerGroupTopicPartitions(group)]
             found = self._admin.list_consumer_group_offsets(request, request_timeout=2)
             committed: list[TopicPartition] = found[group].result(timeout=3).topic_partitions
-            return sum(self._behind(tp) for tp in committed) if committed else None
+            read = [tp for tp in committed if topics is None or tp.topic in topics]
+            return sum(self._behind(tp) for tp in read) if read else None
         except (KafkaException, TimeoutError, KeyError) as err:
             log.debug("lag of %s: %s", group, err)
             return None
