@@ -4,6 +4,7 @@ once each and the profile view tells journey and notifier where the customer sta
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ import redis
 from confluent_kafka import Producer
 
 from runtime.settings import Settings
+from services.segmenter import cli as segmenter_cli
 from tests.integration.conftest import Worker
 from tests.integration.segmenter.helpers import (
     SEGMENTER,
@@ -172,3 +174,49 @@ def test_when_the_worker_restarts_then_state_is_rebuilt_from_the_changelog_ident
     assert after == before
     assert no_more_changes(changes) == []
     assert {c.customer_id for c in emitted} == set(customers)
+
+
+def test_when_thresholds_follow_the_population_then_a_snapshot_rescores_new_spending(
+    settings: Settings,
+    topics: list[str],
+    producer: Producer,
+    redis_client: redis.Redis,
+    worker_factory: Callable[[str], Worker],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Quantile thresholds: the shop's ten customers spent ¥1,000…¥10,000. Until an
+    operator publishes a snapshot, ¥9,500 scores M=2 on the fixed bands (¥5,000–20,000);
+    after `cli thresholds`, the worker adopts the population's cuts and ¥9,500 is in the
+    top fifth: M=5."""
+    for name, value in {
+        "KIZUNA_SEGMENTER_THRESHOLDS": "quantile",
+        "KIZUNA_SEGMENTER_THRESHOLDS_REFRESH_SECONDS": "0.5",
+        "KIZUNA_SEGMENTER_VIEW_FLUSH_SECONDS": "0.1",
+        "KIZUNA_NAMESPACE": settings.namespace,  # for the CLI run in this process
+        "KIZUNA_KAFKA": settings.kafka,
+        "KIZUNA_REDIS": settings.redis,
+    }.items():
+        monkeypatch.setenv(name, value)
+    worker_factory(SEGMENTER)
+    bought = NOW - timedelta(days=1)
+    for n in range(1, 11):
+        send_events(producer, settings, f"cust-{n}", order(f"o-{n}", n * 1_000, bought))
+    for n in range(1, 11):
+        wait_for_profile(redis_client, settings, f"cust-{n}", "window_monetary", str(n * 1_000))
+
+    send_events(producer, settings, "cust-before", order("o-before", 9_500, bought))
+    before = wait_for_profile(redis_client, settings, "cust-before", "window_monetary", "9500")
+    assert segmenter_cli.main(["thresholds"]) == 0
+    scored = []
+    for n in range(30):  # the worker's refresh timer (0.5 s) picks the snapshot up
+        send_events(producer, settings, f"cust-after-{n}", order(f"o-after-{n}", 9_500, bought))
+        after = wait_for_profile(
+            redis_client, settings, f"cust-after-{n}", "window_monetary", "9500"
+        )
+        scored.append(after["m_score"])
+        if after["m_score"] != "2":
+            break
+        time.sleep(0.5)
+
+    assert before["m_score"] == "2"
+    assert scored[-1] == "5", scored
