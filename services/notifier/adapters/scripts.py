@@ -127,7 +127,12 @@ if state == 'sent' then
   return {'delivered', redis.call('HGET', KEYS[1], 'outcome')}
 end
 if state == 'delivered' and redis.call('HGET', KEYS[1], 'receipt_reported') == '0' then
-  return {'delivered', redis.call('HGET', KEYS[1], 'outcome')}
+  local outcome = redis.call('HGET', KEYS[1], 'outcome') or ''
+  if outcome == '' then  -- 'arrived' before a crash, its outcome not yet stored
+    return {'arrived', redis.call('HGET', KEYS[1], 'req'),
+            redis.call('HGET', KEYS[1], 'attempt') or '1'}
+  end
+  return {'delivered', outcome}
 end
 if state == 'pending' then
   redis.call('HSET', KEYS[1], 'receipt_at', ARGV[1])

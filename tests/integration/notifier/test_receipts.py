@@ -129,3 +129,24 @@ async def test_when_a_timed_out_push_did_arrive_then_its_retry_is_called_off(
         1,
     )
     assert (duplicate.status, duplicate.reason) == ("duplicate", "already delivered")
+
+
+async def test_when_an_arrived_push_was_not_stored_then_the_receipt_read_again_reports_it(
+    harness: Harness, request_: Request, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await harness.customer("c-1", consent(True, Channel.PUSH), app_opened("tok-1"))
+    harness.providers[Channel.PUSH].script.append(Verdict.RETRYABLE)
+    await harness.delivery.handle_many([request_("n-1", channels=(Channel.PUSH,))], "request")
+
+    async def crash(notification_id: str, outcome: bytes) -> None:
+        raise ConnectionError("died before the outcome was stored")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(harness.store, "record_outcome", crash)
+        with pytest.raises(ConnectionError):
+            await harness.delivery.confirm(receipt())
+
+    assert await harness.delivery.confirm(receipt())  # the receipt event is read again
+    assert not await harness.delivery.confirm(receipt())
+    assert [(o.status, o.attempts) for o in harness.sink.outcomes] == [("delivered", 1)]
+    assert len(harness.providers[Channel.PUSH].sent) == 1
