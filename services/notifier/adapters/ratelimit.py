@@ -71,9 +71,6 @@ class RateLimiter:
             self._groups[provider] = Coalescer(lambda nows: self.reserve(provider, nows))
         return await self._groups[provider].submit(now)
 
-    async def wait_s(self, provider: str, now: float) -> float:
-        return (await self.slot(provider, now)).wait_s
-
     async def reserve(self, provider: str, nows: list[float]) -> list[Slot]:
         """Tokens for the entries of ``nows`` (one round trip); each entry's slot."""
         rate = self._rates[provider]

@@ -95,8 +95,9 @@ async def test_when_many_sends_take_tokens_at_once_then_they_get_back_to_back_sl
     client = create_redis(settings)
     limiter = RateLimiter(client, settings.namespace, {"line": 2.0})
 
-    waits = await asyncio.gather(*(limiter.wait_s("line", 1000.0) for _ in range(5)))
-    later = await limiter.wait_s("line", 1000.0)
+    slots = await asyncio.gather(*(limiter.slot("line", 1000.0) for _ in range(5)))
+    later = (await limiter.slot("line", 1000.0)).wait_s
+    waits = [s.wait_s for s in slots]
     await client.aclose()
 
     assert sorted(waits) == [0.0, 0.0, 0.5, 1.0, 1.5]
