@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import aiohttp
 import redis
 import uvloop
 from common import record, serve_providers
@@ -32,6 +31,7 @@ from schemas.channels import Channel, Purpose
 from schemas.codec import encode
 from schemas.notifications import NotificationOutcome, SendNotification
 from services.notifier.adapters.fcm import FcmProvider, StaticToken
+from services.notifier.adapters.http import HttpClient
 from services.notifier.adapters.ledger import LedgerStore
 from services.notifier.adapters.line import LinePushProvider
 from services.notifier.adapters.messages import Provider
@@ -129,11 +129,12 @@ async def main(n: int, batch: int, customers: int, concurrency: int) -> None:
     client = create_redis(settings)
     config = NotifierSettings(dry_run=False)
     sink = CountingSink()
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=batch)) as session:
+    http = HttpClient(max_connections=batch)
+    try:
         base = f"http://127.0.0.1:{PORT}"
         providers: dict[Channel, Provider] = {
-            Channel.LINE: LinePushProvider(session, base, "bench", 5.0),
-            Channel.PUSH: FcmProvider(session, base, "bench", StaticToken("bench"), 5.0),
+            Channel.LINE: LinePushProvider(http, base, "bench", 5.0),
+            Channel.PUSH: FcmProvider(http, base, "bench", StaticToken("bench"), 5.0),
         }
         ledger = LedgerStore(client, settings.namespace)
         store = NotificationStore(client, settings.namespace, 30.0, 3600)
@@ -152,6 +153,8 @@ async def main(n: int, batch: int, customers: int, concurrency: int) -> None:
         fresh = await timed_run(delivery, "run", n, batch, customers)
         duplicates = await timed_run(delivery, "run", n, batch, customers)
         overhead = await idempotency_overhead(store, n, batch, concurrency)
+    finally:
+        await http.aclose()
     await client.aclose()
     cleanup(settings.redis, settings.namespace)
     print(

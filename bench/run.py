@@ -31,6 +31,7 @@ PLAN: list[tuple[str, list[str], dict[str, str]]] = [
     ("identity", [], {"KIZUNA_IDENTITY_INDEX_BUCKETS": "512"}),
     ("gateway", ["--seconds", "15", "--concurrency", "16", "--processes", "2"], {}),
     ("segmenter", ["--events", "30000"], {}),
+    ("http_client", [], {}),
     ("notifier", [], {}),
     ("notifier_worker", [], {}),
     ("journey", ["--events", "30000"], {}),

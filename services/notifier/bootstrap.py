@@ -9,7 +9,6 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import redis.asyncio as aioredis
 
 from runtime.redis import create_redis
@@ -18,6 +17,7 @@ from schemas.channels import Channel
 from schemas.customer import CustomerEvent
 from services.notifier.adapters.dryrun import DryRunProvider
 from services.notifier.adapters.fcm import FcmProvider, StaticToken
+from services.notifier.adapters.http import HttpClient
 from services.notifier.adapters.ledger import LedgerStore
 from services.notifier.adapters.line import LinePushProvider
 from services.notifier.adapters.messages import Provider
@@ -35,9 +35,7 @@ from services.notifier.settings import NotifierSettings
 from services.notifier.unsubscribe import Publish, Unsubscriber
 
 
-def build_providers(
-    config: NotifierSettings, session: aiohttp.ClientSession
-) -> dict[Channel, Provider]:
+def build_providers(config: NotifierSettings, http: HttpClient) -> dict[Channel, Provider]:
     """Dry run: files for every channel. Otherwise SMTP, plus LINE / FCM when configured."""
     if config.dry_run:
         outbox = Path(config.outbox_dir)
@@ -60,14 +58,14 @@ def build_providers(
     }
     if config.line_channel_token.get_secret_value():
         providers[Channel.LINE] = LinePushProvider(
-            session,
+            http,
             config.line_base_url,
             config.line_channel_token.get_secret_value(),
             config.http_timeout_s,
         )
     if config.fcm_token.get_secret_value():
         providers[Channel.PUSH] = FcmProvider(
-            session,
+            http,
             config.fcm_base_url,
             config.fcm_project,
             StaticToken(config.fcm_token.get_secret_value()),
@@ -91,7 +89,7 @@ class Notifier:
     """Everything a worker needs, built once per process."""
 
     redis: aioredis.Redis
-    session: aiohttp.ClientSession
+    http: HttpClient
     ledger: LedgerStore
     store: NotificationStore
     limiter: RateLimiter
@@ -130,17 +128,14 @@ class Notifier:
             ).inc()
 
     async def aclose(self) -> None:
-        """Close the HTTP session and the Redis pool (the worker calls it when it stops)."""
-        await self.session.close()
+        """Close the HTTP connections and the Redis pool (the worker calls it when it stops)."""
+        await self.http.aclose()
         await self.redis.aclose()
 
 
 def build_notifier(settings: Settings, config: NotifierSettings, publish: Publish) -> Notifier:
     redis = create_redis(settings)
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=max(config.concurrency, 16)),
-        cookie_jar=aiohttp.DummyCookieJar(),  # provider APIs set no cookies worth keeping
-    )
+    http = HttpClient(max_connections=max(config.concurrency, 16))  # per provider host
     ledger = LedgerStore(redis, settings.namespace)
     rates = {
         Channel.LINE.value: config.line_rate_per_s,
@@ -149,12 +144,12 @@ def build_notifier(settings: Settings, config: NotifierSettings, publish: Publis
     }
     return Notifier(
         redis=redis,
-        session=session,
+        http=http,
         ledger=ledger,
         store=NotificationStore(redis, settings.namespace, config.lease_s, config.state_ttl_s),
         limiter=RateLimiter(redis, settings.namespace, rates, config.rate_max_wait_s),
         renderer=build_renderer(config),
-        providers=build_providers(config, session),
+        providers=build_providers(config, http),
         unsubscriber=Unsubscriber(
             ledger,
             config.unsubscribe_secret.get_secret_value().encode(),

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-import aiohttp
 import orjson
 
 from schemas.channels import Channel
+from services.notifier.adapters.http import HttpClient, HttpError
 from services.notifier.adapters.messages import Outbound, PushContent, SendResult, retry_after
 from services.notifier.domain.retry import Verdict
 
@@ -77,17 +77,17 @@ class FcmProvider:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        http: HttpClient,
         base_url: str,
         project: str,
         tokens: TokenProvider,
         timeout_s: float,
         ttl_s: int = 86_400,
     ) -> None:
-        self._session = session
+        self._http = http
         self._url = f"{base_url.rstrip('/')}/v1/projects/{project}/messages:send"
         self._tokens = tokens
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout_s = timeout_s
         self._ttl_s = ttl_s
 
     async def send(self, message: Outbound) -> SendResult:
@@ -99,21 +99,20 @@ class FcmProvider:
             "Content-Type": "application/json; charset=UTF-8",
         }
         try:
-            async with self._session.post(
-                self._url, data=body, headers=headers, timeout=self._timeout
-            ) as response:
-                raw = await response.read()
-                verdict = classify(response.status, raw)
-                name = orjson.loads(raw).get("name") if verdict is Verdict.ACCEPTED else None
-                return SendResult(
-                    verdict,
-                    detail=f"fcm {response.status} {raw[:200].decode(errors='replace')}",
-                    provider_message_id=name,
-                    retry_after_s=retry_after(response.headers.get("Retry-After")),
-                )
+            response = await self._http.post(self._url, body, headers, self._timeout_s)
         except TimeoutError:
             return SendResult(Verdict.RETRYABLE, detail="fcm timeout")
-        except aiohttp.ClientError as err:
-            return SendResult(Verdict.RETRYABLE, detail=f"fcm {type(err).__name__}: {err}")
-        except orjson.JSONDecodeError:
+        except HttpError as err:
+            return SendResult(Verdict.RETRYABLE, detail=f"fcm {err}")
+        raw = response.body
+        verdict = classify(response.status, raw)
+        try:
+            name = orjson.loads(raw).get("name") if verdict is Verdict.ACCEPTED else None
+        except (orjson.JSONDecodeError, AttributeError):
             return SendResult(Verdict.ACCEPTED, detail="fcm 200 without JSON body")
+        return SendResult(
+            verdict,
+            detail=f"fcm {response.status} {raw[:200].decode(errors='replace')}",
+            provider_message_id=name,
+            retry_after_s=retry_after(response.headers.get("retry-after")),
+        )

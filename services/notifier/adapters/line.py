@@ -16,10 +16,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-import aiohttp
 import orjson
 
 from schemas.channels import Channel
+from services.notifier.adapters.http import HttpClient, HttpError
 from services.notifier.adapters.messages import LineContent, Outbound, SendResult, retry_after
 from services.notifier.domain.retry import Verdict
 
@@ -57,13 +57,11 @@ def classify(status: int, body: bytes = b"") -> Verdict:
 class LinePushProvider:
     channel = Channel.LINE
 
-    def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, token: str, timeout_s: float
-    ) -> None:
-        self._session = session
+    def __init__(self, http: HttpClient, base_url: str, token: str, timeout_s: float) -> None:
+        self._http = http
         self._url = base_url.rstrip("/") + "/v2/bot/message/push"
         self._auth = f"Bearer {token}"
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout_s = timeout_s
 
     async def send(self, message: Outbound) -> SendResult:
         assert isinstance(message.content, LineContent)
@@ -74,17 +72,15 @@ class LinePushProvider:
             "X-Line-Retry-Key": retry_key(message.notification_id),
         }
         try:
-            async with self._session.post(
-                self._url, data=body, headers=headers, timeout=self._timeout
-            ) as response:
-                answer = await response.read()
-                return SendResult(
-                    classify(response.status, answer),
-                    detail=f"line {response.status} {answer[:200].decode(errors='replace')}",
-                    provider_message_id=response.headers.get("x-line-request-id"),
-                    retry_after_s=retry_after(response.headers.get("Retry-After")),
-                )
+            response = await self._http.post(self._url, body, headers, self._timeout_s)
         except TimeoutError:
             return SendResult(Verdict.RETRYABLE, detail="line timeout")
-        except aiohttp.ClientError as err:
-            return SendResult(Verdict.RETRYABLE, detail=f"line {type(err).__name__}: {err}")
+        except HttpError as err:
+            return SendResult(Verdict.RETRYABLE, detail=f"line {err}")
+        answer = response.body
+        return SendResult(
+            classify(response.status, answer),
+            detail=f"line {response.status} {answer[:200].decode(errors='replace')}",
+            provider_message_id=response.headers.get("x-line-request-id"),
+            retry_after_s=retry_after(response.headers.get("retry-after")),
+        )

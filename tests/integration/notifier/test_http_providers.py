@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
 from schemas.channels import Channel
 from services.notifier.adapters.fcm import FcmProvider, StaticToken
+from services.notifier.adapters.http import HttpClient
 from services.notifier.adapters.line import LinePushProvider, retry_key
 from services.notifier.adapters.messages import LineContent, Outbound, PushContent
 from services.notifier.domain.retry import Verdict
@@ -44,16 +44,17 @@ async def fake() -> AsyncIterator[tuple[FakeProvider, str]]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
+async def http() -> AsyncIterator[HttpClient]:
+    client = HttpClient()
+    yield client
+    await client.aclose()
 
 
 async def test_when_line_accepts_then_the_request_carries_token_retry_key_and_messages(
-    fake: tuple[FakeProvider, str], session: aiohttp.ClientSession
+    fake: tuple[FakeProvider, str], http: HttpClient
 ) -> None:
     server, url = fake
-    line = LinePushProvider(session, url, "line-secret", timeout_s=1.0)
+    line = LinePushProvider(http, url, "line-secret", timeout_s=1.0)
 
     result = await line.send(LINE_MESSAGE)
 
@@ -83,12 +84,12 @@ async def test_when_line_accepts_then_the_request_carries_token_retry_key_and_me
     ],
 )
 async def test_when_line_answers_then_only_5xx_rate_429_and_timeouts_are_retried(
-    fake: tuple[FakeProvider, str], session: aiohttp.ClientSession, answer: str, verdict: Verdict
+    fake: tuple[FakeProvider, str], http: HttpClient, answer: str, verdict: Verdict
 ) -> None:
     server, url = fake
     server.script.append(answer)
     server.retry_after = "7"
-    line = LinePushProvider(session, url, "t", timeout_s=0.5)
+    line = LinePushProvider(http, url, "t", timeout_s=0.5)
 
     result = await line.send(LINE_MESSAGE)
 
@@ -98,10 +99,10 @@ async def test_when_line_answers_then_only_5xx_rate_429_and_timeouts_are_retried
 
 
 async def test_when_line_sees_the_same_retry_key_twice_then_the_second_is_a_duplicate(
-    fake: tuple[FakeProvider, str], session: aiohttp.ClientSession
+    fake: tuple[FakeProvider, str], http: HttpClient
 ) -> None:
     server, url = fake
-    line = LinePushProvider(session, url, "t", timeout_s=1.0)
+    line = LinePushProvider(http, url, "t", timeout_s=1.0)
 
     first, second = await line.send(LINE_MESSAGE), await line.send(LINE_MESSAGE)
 
@@ -110,10 +111,10 @@ async def test_when_line_sees_the_same_retry_key_twice_then_the_second_is_a_dupl
 
 
 async def test_when_fcm_accepts_then_the_v1_request_has_bearer_token_and_message(
-    fake: tuple[FakeProvider, str], session: aiohttp.ClientSession
+    fake: tuple[FakeProvider, str], http: HttpClient
 ) -> None:
     server, url = fake
-    fcm = FcmProvider(session, url, "shop-prod", StaticToken("oauth-abc"), timeout_s=1.0, ttl_s=600)
+    fcm = FcmProvider(http, url, "shop-prod", StaticToken("oauth-abc"), timeout_s=1.0, ttl_s=600)
 
     result = await fcm.send(PUSH_MESSAGE)
 
@@ -141,12 +142,12 @@ async def test_when_fcm_accepts_then_the_v1_request_has_bearer_token_and_message
     ],
 )
 async def test_when_fcm_answers_then_unregistered_is_gone_and_quota_or_5xx_is_retried(
-    fake: tuple[FakeProvider, str], session: aiohttp.ClientSession, answer: str, verdict: Verdict
+    fake: tuple[FakeProvider, str], http: HttpClient, answer: str, verdict: Verdict
 ) -> None:
     server, url = fake
     server.script = deque([answer])
     server.retry_after = "12"
-    fcm = FcmProvider(session, url, "p", StaticToken("x"), timeout_s=0.5)
+    fcm = FcmProvider(http, url, "p", StaticToken("x"), timeout_s=0.5)
 
     result = await fcm.send(PUSH_MESSAGE)
 
