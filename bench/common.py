@@ -186,15 +186,20 @@ def quantile(buckets: list[tuple[float, float]], q: float) -> float:
     return lower
 
 
-def serve_providers(port: int) -> None:
+def serve_providers(port: int, delay_s: float = 0.0) -> None:
     """Fake LINE push + FCM v1 endpoints answering 200, for the notifier benches (run it
-    in its own process). uvloop, like the workers: the providers are remote in
-    production, so the less of the shared cores they take here, the truer the figure."""
+    in its own process), after ``delay_s`` (a remote provider's latency). uvloop, like the
+    workers: the providers are remote in production, so the less of the shared cores
+    they take here, the truer the figure."""
+    import asyncio
+
     import uvloop
     from aiohttp import web
 
     async def ok(request: web.Request) -> web.Response:
         await request.read()
+        if delay_s:
+            await asyncio.sleep(delay_s)
         return web.json_response({"name": "projects/p/messages/1"})
 
     app = web.Application()

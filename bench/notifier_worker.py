@@ -12,7 +12,9 @@ notifications/s between the first and last outcome (their Kafka timestamps) and 
 start of producing to the last outcome, outcome status counts, the provider latency
 the outcomes carry (p50/p99), and the worker's CPU time per notification over the timed
 part (from /proc: steadier than the rate on a machine shared with other work). Provider
-rate limits are off unless --line-rate/--fcm-rate.
+rate limits are off unless --line-rate/--fcm-rate. --provider-delay-ms makes the fake
+providers answer that much later (LINE and FCM are ~30-100 ms away in production): then
+the sends in flight (KIZUNA_NOTIFIER_CONCURRENCY), not CPU, set the rate.
 """
 
 from __future__ import annotations
@@ -183,7 +185,8 @@ def report(args: argparse.Namespace, started: float, seen: Outcomes, cpu_s: floa
     print(
         f"notifier worker bench: {args.n} notifications, {args.customers} customers, "
         f"{args.partitions} partitions, 1 worker, LINE/FCM half each, "
-        f"rates line={args.line_rate or 'unlimited'} fcm={args.fcm_rate or 'unlimited'}"
+        f"rates line={args.line_rate or 'unlimited'} fcm={args.fcm_rate or 'unlimited'}, "
+        f"provider latency +{args.provider_delay_ms:g} ms"
     )
     print(f"{'notifications/s first->last outcome':44} {(args.n - 1) / span:10,.0f}")
     print(f"{'notifications/s produce start->last outcome':44} {args.n / total:10,.0f}")
@@ -199,7 +202,10 @@ def report(args: argparse.Namespace, started: float, seen: Outcomes, cpu_s: floa
             f"{'worker CPU µs/notification (busy share)':44} "
             f"{cpu_s / args.n * 1e6:10,.0f}  ({busy:.0%} of one core)"
         )
-    setup = f"{args.n:,} requests, {args.partitions} partitions, 1 worker process"
+    setup = (
+        f"{args.n:,} requests, {args.partitions} partitions, 1 worker process, "
+        f"providers +{args.provider_delay_ms:g} ms"
+    )
     name = "notifier_worker"
     rate = (args.n - 1) / span
     record(name, "notifications/s, first->last outcome", rate, "notifications/s", ">= 2000", setup)
@@ -265,6 +271,9 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--line-rate", type=float, default=0.0, help="req/s, 0 = unlimited")
     parser.add_argument("--fcm-rate", type=float, default=0.0, help="req/s, 0 = unlimited")
+    parser.add_argument(
+        "--provider-delay-ms", type=float, default=0.0, help="the fake providers' latency"
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--web-port", type=int, default=0, help="0 = a free port")
     parser.add_argument("--kafka", default=os.environ.get("KIZUNA_KAFKA", "127.0.0.1:19092"))
@@ -276,7 +285,8 @@ def main() -> None:
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     ensure_topics(create_admin(args.kafka), namespace, partitions=args.partitions)
     port = free_port()
-    server = multiprocessing.Process(target=serve_providers, args=(port,), daemon=True)
+    delay_s = args.provider_delay_ms / 1000
+    server = multiprocessing.Process(target=serve_providers, args=(port, delay_s), daemon=True)
     server.start()
     try:
         time.sleep(1.0)

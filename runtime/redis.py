@@ -40,18 +40,26 @@ def _packable(arg: Any) -> Any:
     return arg
 
 
-def create_redis(settings: Settings) -> aioredis.Redis:
-    """An asyncio client with a connection pool; decode nothing (bytes in, bytes out)."""
+def create_redis(settings: Settings, max_connections: int = 100) -> aioredis.Redis:
+    """An asyncio client with a connection pool; decode nothing (bytes in, bytes out).
+
+    The pool blocks: a caller finding every connection busy waits for one (up to the
+    socket timeout, then a ConnectionError like any outage) instead of failing at once,
+    so a worker's concurrency is not bounded by its pool size.
+    """
     extra: dict[str, Any] = {}
     if settings.redis.startswith("redis://"):
         extra["connection_class"] = HiredisPackConnection
-    return aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis,
+        max_connections=max_connections,
+        timeout=10,
         socket_connect_timeout=5,
         socket_timeout=10,
         health_check_interval=30,
         **extra,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 def create_sync_redis(settings: Settings) -> redis.Redis:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis
 
@@ -39,6 +41,24 @@ async def test_when_a_lua_script_runs_on_the_async_client_then_it_is_atomic(
     try:
         results = [await bump(keys=[key], args=[5]) for _ in range(3)]
         assert results == [5, 10, 15]
+    finally:
+        await client.delete(key)
+        await client.aclose()
+
+
+async def test_when_more_calls_than_connections_run_at_once_then_they_wait_not_fail(
+    settings: Settings,
+) -> None:
+    client = create_redis(settings, max_connections=8)
+    key = f"{settings.namespace}:busy"
+    try:
+        # Each call holds a connection until its answer: 64 at once must share 8.
+        await asyncio.gather(*(client.incr(key) for _ in range(64)))
+
+        assert await client.get(key) == b"64"
+        pool = client.connection_pool
+        opened = [*pool._get_free_connections(), *pool._get_in_use_connections()]
+        assert 1 < len(opened) <= 8
     finally:
         await client.delete(key)
         await client.aclose()
