@@ -14,7 +14,9 @@ timer firing with 1,000,000 timers pending.
    reminder, as the worker writes them) go straight into the journey table's changelog;
    a fresh worker recovers them and rebuilds its due index. ``--fire-rate`` of them per
    second come due during a ``--window`` s measurement window, the rest days later.
-   Prints the worker's RSS growth per pending timer, the due index's own bytes per timer
+   Prints the worker's RSS growth per pending timer (its RSS once every timer is
+   indexed, less the RSS of a ready worker with an empty table), the due index's own
+   bytes per timer
    (tracemalloc, in-process), the row size, and the p99 of
    ``kizuna_journey_timer_lateness_seconds`` over the window (each firing also requests
    a notification and rewrites its row, as in production).
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import shutil
 import time
 import tracemalloc
 import uuid
@@ -189,6 +192,8 @@ def timers_and_lateness(timers: int, rate: float, window: float, store: str) -> 
     admin = create_admin(settings.kafka)
     ensure_topics(admin, namespace, partitions=1)
     admin.create_topics([_compacted(f"{namespace}-journey-journeys-changelog")])
+    skew = {"KIZUNA_JOURNEY_CLOCK_SKEW_SECONDS": str(2 * 365 * 86_400)}
+    baseline = idle_rss(namespace, store, skew)
     base = time.time() + 365 * 86_400.0
     firing = int(rate * window)
     producer = create_producer(settings.kafka, **{"linger.ms": 50, "batch.num.messages": 10000})
@@ -201,11 +206,8 @@ def timers_and_lateness(timers: int, rate: float, window: float, store: str) -> 
         if n % 20_000 == 0:
             producer.poll(0)
     producer.flush(120)
-    skew = {"KIZUNA_JOURNEY_CLOCK_SKEW_SECONDS": str(2 * 365 * 86_400)}
     worker = BenchWorker(JOURNEY, namespace, 1, KIZUNA_STORE=store, **skew)
     try:
-        worker.wait_for("kizuna_journey_events_total", 0, timeout=60)
-        baseline = worker.rss_bytes()
         ready_at = time.time()
         worker.wait_for("kizuna_journey_timers_pending", timers * 0.99, timeout=1800)
         ready = time.time()
@@ -231,6 +233,20 @@ def timers_and_lateness(timers: int, rate: float, window: float, store: str) -> 
     record("journey", "timers fired/s in window", fired / window, "timers/s", None, setup)
     record("journey", "timer lateness p50", p50 / 1000, "s", None, setup)
     record("journey", "timer lateness p99", p99 / 1000, "s", "<= 1", setup)
+
+
+def idle_rss(namespace: str, store: str, env: dict[str, str]) -> int:
+    """RSS of a ready journey worker with an empty table: what a worker costs before any
+    timer (interpreter, libraries, caches, buffers). Its data dir is removed after, so
+    the measured worker recovers every row from the changelog."""
+    idle = BenchWorker(JOURNEY, namespace, 1, KIZUNA_STORE=store, **env)
+    try:
+        idle.wait_ready(timeout=120)
+        time.sleep(3.0)  # the first sweep and metrics pages have run
+        return idle.rss_bytes()
+    finally:
+        idle.stop()
+        shutil.rmtree(f"/tmp/{namespace}", ignore_errors=True)
 
 
 def heartbeat(producer: Any, namespace: str, base: float, seconds: float) -> None:

@@ -123,8 +123,8 @@ def population(count: int, policy: Policy, today_ts: int) -> tuple[dict[bytes, b
     """``count`` scored customers with 1–4 orders over the last two years."""
     rng = random.Random(1)
     table: dict[bytes, bytes] = {}
-    index = TimeIndex()
-    entries: dict[str, int] = {}
+    index = TimeIndex(bucket=1)  # due: day numbers, as the worker
+    entries: dict[str, float] = {}
     for n in range(count):
         orders = {
             f"o{n}-{i}": Order(

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from runtime.memory import release_free_memory
 from runtime.time_index import TimeIndex
 from schemas.events import RawEvent
 from schemas.identity import CustomersMerged, CustomerSplit, IdentityChange
@@ -81,7 +82,7 @@ class Processor:
         self.partition_of, self.owned = partition_of, owned
         self.population, self.sweep_batch = population, sweep_batch
         self.flush_batch = flush_batch
-        self.clock, self.index = Clock(), TimeIndex()
+        self.clock, self.index = Clock(), TimeIndex(bucket=1)  # due: day numbers
         self.dirty: dict[str, CustomerState] = {}
         self.seen: dict[str, int] = {}  # only last_seen moved: a one-field view update
 
@@ -222,7 +223,7 @@ class Processor:
     def rebuild(self) -> int:
         """After recovery: rebuild the time index and the profile view from the table."""
         owned, rows = self.owned(), 0
-        due: dict[int, dict[str, int]] = {}
+        due: dict[int, dict[str, float]] = {}  # day numbers (ints) as the index's due
         for raw in self.table.values():
             state, partition = decode_state(raw)
             if partition not in owned:
@@ -234,6 +235,7 @@ class Processor:
         self.index.clear()
         for partition, entries in due.items():
             self.index.load(partition, entries)
+        release_free_memory("the due index rebuild")  # its garbage back to the OS
         metrics.CUSTOMERS.set(rows)
         metrics.TIME_INDEX_ENTRIES.set(self.index.size())
         return rows

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import orjson
+from hypothesis import given
+from hypothesis import strategies as st
+
 from schemas.channels import Channel
 from services.journey.adapters.codec import decode, encode, next_due_of
 from services.journey.domain import engine
@@ -67,6 +71,18 @@ def test_when_a_row_is_encoded_then_it_decodes_to_the_same_state_and_is_small() 
     assert decode(raw) == (s.state, 5)
     assert next_due_of(raw) == (T0 + HOUR, 5)
     assert len(raw) < 500
+
+
+@given(
+    partition=st.integers(min_value=0, max_value=100_000),
+    due=st.none() | st.floats(allow_nan=False, allow_infinity=False) | st.integers(0, 2**40),
+)
+def test_when_only_the_head_of_a_row_is_read_then_it_says_what_the_whole_row_says(
+    partition: int, due: float | None
+) -> None:
+    raw = orjson.dumps([1, partition, due, [["cart_abandonment", "i-1"]], {}, [], [], []])
+
+    assert next_due_of(raw) == (due, partition)
 
 
 def test_when_counters_are_read_then_the_report_compares_treated_and_holdout() -> None:
