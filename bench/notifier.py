@@ -30,11 +30,12 @@ from runtime.settings import load_settings
 from schemas.channels import Channel, Purpose
 from schemas.codec import encode
 from schemas.notifications import NotificationOutcome, SendNotification
-from services.notifier.adapters.fcm import FcmProvider, StaticToken
+from services.notifier.adapters.fcm import FcmProvider
 from services.notifier.adapters.http import HttpClient
 from services.notifier.adapters.ledger import LedgerStore
 from services.notifier.adapters.line import LinePushProvider
 from services.notifier.adapters.messages import Provider
+from services.notifier.adapters.oauth import StaticToken
 from services.notifier.adapters.ratelimit import RateLimiter
 from services.notifier.adapters.state import ClaimRequest, NotificationStore
 from services.notifier.bootstrap import build_renderer

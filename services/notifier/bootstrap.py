@@ -16,11 +16,12 @@ from runtime.settings import Settings
 from schemas.channels import Channel
 from schemas.customer import CustomerEvent
 from services.notifier.adapters.dryrun import DryRunProvider
-from services.notifier.adapters.fcm import FcmProvider, StaticToken
+from services.notifier.adapters.fcm import FcmProvider
 from services.notifier.adapters.http import HttpClient
 from services.notifier.adapters.ledger import LedgerStore
 from services.notifier.adapters.line import LinePushProvider
 from services.notifier.adapters.messages import Provider
+from services.notifier.adapters.oauth import ServiceAccountToken, StaticToken, TokenProvider
 from services.notifier.adapters.ratelimit import RateLimiter
 from services.notifier.adapters.rendering import Renderer, Sender
 from services.notifier.adapters.smtp import SmtpProvider
@@ -63,16 +64,29 @@ def build_providers(config: NotifierSettings, http: HttpClient) -> dict[Channel,
             config.line_channel_token.get_secret_value(),
             config.http_timeout_s,
         )
-    if config.fcm_token.get_secret_value():
+    tokens = fcm_tokens(config, http)
+    if tokens is not None:
         providers[Channel.PUSH] = FcmProvider(
             http,
             config.fcm_base_url,
             config.fcm_project,
-            StaticToken(config.fcm_token.get_secret_value()),
+            tokens,
             config.http_timeout_s,
             config.push_ttl_s,
         )
     return providers
+
+
+def fcm_tokens(config: NotifierSettings, http: HttpClient) -> TokenProvider | None:
+    """From the service account key when configured (a bad key stops the worker at
+    start, with the reason), else the static token, else no FCM."""
+    if config.fcm_service_account_file:
+        return ServiceAccountToken.from_file(
+            config.fcm_service_account_file, http, config.http_timeout_s
+        )
+    if config.fcm_token.get_secret_value():
+        return StaticToken(config.fcm_token.get_secret_value())
+    return None
 
 
 def build_renderer(config: NotifierSettings) -> Renderer:

@@ -20,10 +20,12 @@ class NotifierSettings(BaseSettings):
     # LINE Messaging API
     line_base_url: str = "https://api.line.me"
     line_channel_token: SecretStr = SecretStr("")
-    # FCM HTTP v1. Production uses a service-account OAuth2 access token refreshed by a
-    # token provider; a static token (here) serves tests and short-lived deployments.
+    # FCM HTTP v1. Production: a service account key file (JSON, as Google issues it);
+    # access tokens are fetched and renewed from it. A static access token (expires in an
+    # hour) serves tests and a quick trial. The key file wins when both are set.
     fcm_base_url: str = "https://fcm.googleapis.com"
     fcm_project: str = "kizuna"
+    fcm_service_account_file: str | None = None
     fcm_token: SecretStr = SecretStr("")
     push_title_max_chars: int = Field(default=50, ge=1)
     push_body_max_chars: int = Field(default=150, ge=1)

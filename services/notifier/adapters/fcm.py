@@ -2,35 +2,24 @@
 
 FCM has no idempotency key; the notifier's Redis state machine is what keeps a send
 from repeating. UNREGISTERED -> the token is dead (deleted by the caller);
-INVALID_ARGUMENT -> permanent; 429 / 500 / 503 -> retry, honouring Retry-After.
+INVALID_ARGUMENT -> permanent; 429 / 500 / 503 -> retry, honouring Retry-After; 401 ->
+the access token is dropped and the send retried with a new one (``adapters/oauth.py``),
+unless the token cannot be renewed (a static token: permanent).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from schemas.channels import Channel
 from services.notifier.adapters.http import HttpClient, HttpError
 from services.notifier.adapters.messages import Outbound, PushContent, SendResult, retry_after
+from services.notifier.adapters.oauth import TokenError, TokenProvider
 from services.notifier.domain.retry import Verdict
 
 MAX_PAYLOAD_BYTES = 4096
-
-
-class TokenProvider(Protocol):
-    """Hands out an OAuth2 access token (production: a service-account token source)."""
-
-    async def token(self) -> str: ...
-
-
-class StaticToken:
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    async def token(self) -> str:
-        return self._value
 
 
 def classify(status: int, body: bytes) -> Verdict:
@@ -94,8 +83,12 @@ class FcmProvider:
         body = orjson.dumps(fcm_message(message, self._ttl_s))
         if len(body) > MAX_PAYLOAD_BYTES:
             return SendResult(Verdict.PERMANENT, detail=f"payload {len(body)} bytes > 4096")
+        try:
+            token = await self._tokens.token()
+        except TokenError as err:
+            return SendResult(Verdict.RETRYABLE, detail=f"fcm oauth: {err}")
         headers = {
-            "Authorization": f"Bearer {await self._tokens.token()}",
+            "Authorization": f"Bearer {token}",
             "Content-Type": "application/json; charset=UTF-8",
         }
         try:
@@ -106,6 +99,8 @@ class FcmProvider:
             return SendResult(Verdict.RETRYABLE, detail=f"fcm {err}")
         raw = response.body
         verdict = classify(response.status, raw)
+        if response.status == 401 and self._tokens.invalidate():
+            verdict = Verdict.RETRYABLE  # the token expired or was revoked: a new one next
         try:
             name = orjson.loads(raw).get("name") if verdict is Verdict.ACCEPTED else None
         except (orjson.JSONDecodeError, AttributeError):

@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from schemas.channels import Channel
-from services.notifier.adapters.fcm import FcmProvider, StaticToken
+from services.notifier.adapters.fcm import FcmProvider
 from services.notifier.adapters.http import HttpClient
 from services.notifier.adapters.line import LinePushProvider, retry_key
 from services.notifier.adapters.messages import LineContent, Outbound, PushContent
+from services.notifier.adapters.oauth import StaticToken
 from services.notifier.domain.retry import Verdict
 from tests.integration.notifier.fakes import FakeProvider, start
 
