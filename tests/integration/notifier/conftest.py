@@ -27,6 +27,7 @@ from schemas.events import (
 from schemas.identifiers import Identifiers
 from schemas.notifications import NotificationOutcome, SendNotification
 from schemas.payloads import AppOpenedPayload, ConsentPayload, LinePayload
+from services.notifier.adapters.http import HttpClient
 from services.notifier.adapters.ledger import LedgerStore
 from services.notifier.adapters.messages import Outbound, SendResult
 from services.notifier.adapters.ratelimit import RateLimiter
@@ -36,6 +37,7 @@ from services.notifier.delivery import Delivery
 from services.notifier.domain.ledger import ledger_updates
 from services.notifier.domain.retry import RetryPolicy, Verdict
 from services.notifier.settings import NotifierSettings
+from tests.integration.notifier.fakes import FakeProvider, start
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 LINE_USER = "U4af4980629a0c3c5d3c2ea8d5f1a6b7c"
@@ -204,3 +206,19 @@ def request_() -> Callable[..., SendNotification]:
 
 
 __all__ = ["T0", "timedelta"]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeProvider, str]]:
+    """A local LINE + FCM server that records every request (``fakes.py``)."""
+    provider = FakeProvider(hang_s=2.0)
+    runner, url = await start(provider)
+    yield provider, url
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[HttpClient]:
+    client = HttpClient()
+    yield client
+    await client.aclose()

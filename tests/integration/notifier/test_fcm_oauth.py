@@ -31,7 +31,7 @@ from services.notifier.adapters.oauth import (
 from services.notifier.bootstrap import fcm_tokens
 from services.notifier.domain.retry import Verdict
 from services.notifier.settings import NotifierSettings
-from tests.integration.notifier.fakes import FakeProvider, start
+from tests.integration.notifier.fakes import FakeProvider
 
 PUSH = Outbound("n-1", "c-1", Channel.PUSH, "device-1", PushContent("タイトル", "本文", None))
 EMAIL = "kizuna-push@shop-prod.iam.gserviceaccount.com"
@@ -95,21 +95,6 @@ async def endpoint(key_pair: tuple[rsa.RSAPrivateKey, str]) -> AsyncIterator[Tok
     await runner.cleanup()
 
 
-@pytest.fixture
-async def fcm() -> AsyncIterator[tuple[FakeProvider, str]]:
-    provider = FakeProvider()
-    runner, url = await start(provider)
-    yield provider, url
-    await runner.cleanup()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[HttpClient]:
-    client = HttpClient()
-    yield client
-    await client.aclose()
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 1_800_000_000.0
@@ -132,12 +117,12 @@ def account_key(pem: str, token_uri: str) -> dict[str, str]:
 async def test_when_sends_follow_each_other_then_one_token_serves_until_it_nearly_expires(
     key_pair: tuple[rsa.RSAPrivateKey, str],
     endpoint: TokenEndpoint,
-    fcm: tuple[FakeProvider, str],
+    fake: tuple[FakeProvider, str],
     http: HttpClient,
 ) -> None:
     clock = Clock()
     tokens = ServiceAccountToken(account_key(key_pair[1], endpoint.url), http, 5.0, clock)
-    provider = FcmProvider(http, fcm[1], "shop-prod", tokens, timeout_s=5.0)
+    provider = FcmProvider(http, fake[1], "shop-prod", tokens, timeout_s=5.0)
 
     results = await asyncio.gather(*(provider.send(PUSH) for _ in range(5)))  # cold start
     clock.now += 3600 - 301  # still fresh
@@ -146,7 +131,7 @@ async def test_when_sends_follow_each_other_then_one_token_serves_until_it_nearl
     results.append(await provider.send(PUSH))
 
     assert {r.verdict for r in results} == {Verdict.ACCEPTED}
-    bearer = [s.headers["Authorization"] for s in fcm[0].seen]
+    bearer = [s.headers["Authorization"] for s in fake[0].seen]
     assert bearer == ["Bearer ya29.token-1"] * 6 + ["Bearer ya29.token-2"]
     first = endpoint.claims[0]
     assert (first["iss"], first["scope"], first["aud"]) == (EMAIL, FCM_SCOPE, endpoint.url)
@@ -157,36 +142,36 @@ async def test_when_sends_follow_each_other_then_one_token_serves_until_it_nearl
 async def test_when_fcm_answers_401_then_the_token_is_dropped_and_the_retry_gets_a_new_one(
     key_pair: tuple[rsa.RSAPrivateKey, str],
     endpoint: TokenEndpoint,
-    fcm: tuple[FakeProvider, str],
+    fake: tuple[FakeProvider, str],
     http: HttpClient,
 ) -> None:
     tokens = ServiceAccountToken(account_key(key_pair[1], endpoint.url), http, 5.0)
-    provider = FcmProvider(http, fcm[1], "shop-prod", tokens, timeout_s=5.0)
-    fcm[0].script.append("401")
+    provider = FcmProvider(http, fake[1], "shop-prod", tokens, timeout_s=5.0)
+    fake[0].script.append("401")
 
     refused, retried = await provider.send(PUSH), await provider.send(PUSH)
 
     assert (refused.verdict, retried.verdict) == (Verdict.RETRYABLE, Verdict.ACCEPTED)
-    bearer = [s.headers["Authorization"] for s in fcm[0].seen]
+    bearer = [s.headers["Authorization"] for s in fake[0].seen]
     assert bearer == ["Bearer ya29.token-1", "Bearer ya29.token-2"]
 
 
 async def test_when_the_token_endpoint_refuses_then_the_send_is_retryable_and_fcm_untouched(
     key_pair: tuple[rsa.RSAPrivateKey, str],
     endpoint: TokenEndpoint,
-    fcm: tuple[FakeProvider, str],
+    fake: tuple[FakeProvider, str],
     http: HttpClient,
 ) -> None:
     endpoint.refuse = True
     tokens = ServiceAccountToken(account_key(key_pair[1], endpoint.url), http, 5.0)
-    provider = FcmProvider(http, fcm[1], "shop-prod", tokens, timeout_s=5.0)
+    provider = FcmProvider(http, fake[1], "shop-prod", tokens, timeout_s=5.0)
 
     result = await provider.send(PUSH)
 
     assert result.verdict is Verdict.RETRYABLE
     assert "token endpoint answered 400" in result.detail
     assert "invalid_grant" in result.detail
-    assert fcm[0].seen == []
+    assert fake[0].seen == []
 
 
 def test_when_the_key_file_is_broken_then_the_worker_is_told_why(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ LINE's 429 for the month's message quota is not retried (it cannot clear by retr
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,7 +16,7 @@ from services.notifier.adapters.line import LinePushProvider, retry_key
 from services.notifier.adapters.messages import LineContent, Outbound, PushContent
 from services.notifier.adapters.oauth import StaticToken
 from services.notifier.domain.retry import Verdict
-from tests.integration.notifier.fakes import FakeProvider, start
+from tests.integration.notifier.fakes import FakeProvider
 
 USER = "U4af4980629a0c3c5d3c2ea8d5f1a6b7c"
 LINE_MESSAGE = Outbound(
@@ -34,21 +33,6 @@ PUSH_MESSAGE = Outbound(
     "device-token-1",
     PushContent("ご注文を承りました", "注文番号 A-1", "kizuna://orders/A-1"),
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeProvider, str]]:
-    provider = FakeProvider(hang_s=2.0)
-    runner, url = await start(provider)
-    yield provider, url
-    await runner.cleanup()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[HttpClient]:
-    client = HttpClient()
-    yield client
-    await client.aclose()
 
 
 async def test_when_line_accepts_then_the_request_carries_token_retry_key_and_messages(
