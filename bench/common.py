@@ -65,12 +65,13 @@ class BenchWorker:
     def __init__(self, module: str, namespace: str, partitions: int, **env: str) -> None:
         self.port = free_port()
         self.log = Path(f"/tmp/{namespace}-{module.rsplit('.', 1)[-1]}.log")
+        self.data_dir = Path(f"/tmp/{namespace}")  # faust's tables and offsets
         environment = dict(
             os.environ,
             KIZUNA_NAMESPACE=namespace,
             KIZUNA_PARTITIONS=str(partitions),
             KIZUNA_WEB_PORT=str(self.port),
-            KIZUNA_DATA_DIR=f"/tmp/{namespace}",
+            KIZUNA_DATA_DIR=str(self.data_dir),
             KIZUNA_LOG_LEVEL="WARNING",
             **env,
         )

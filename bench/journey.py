@@ -246,7 +246,7 @@ def idle_rss(namespace: str, store: str, env: dict[str, str]) -> int:
         return idle.rss_bytes()
     finally:
         idle.stop()
-        shutil.rmtree(f"/tmp/{namespace}", ignore_errors=True)
+        shutil.rmtree(idle.data_dir, ignore_errors=True)
 
 
 def heartbeat(producer: Any, namespace: str, base: float, seconds: float) -> None:
