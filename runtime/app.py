@@ -15,6 +15,14 @@ from runtime.consumer import assigned_partitions, settled
 from runtime.logging import configure_logging
 from runtime.monitor import CachedPrometheusMonitor
 from runtime.settings import Settings
+from runtime.transport import RewindingTransport
+
+
+class App(faust.App):
+    """faust's App on the rewinding transport (see :mod:`runtime.transport`)."""
+
+    def _new_transport(self) -> Any:
+        return RewindingTransport(self.conf.broker_consumer, self)
 
 
 def broker_url(bootstrap: str) -> str:
@@ -49,7 +57,7 @@ def create_app(
         "broker_session_timeout": settings.session_timeout_seconds,
         **overrides,
     }
-    app = faust.App(app_id, **options)
+    app = App(app_id, **options)
     setup_prometheus_sensors(app, name_prefix=f"kizuna_faust_{service}")
     app.monitor = CachedPrometheusMonitor(metrics=app.monitor._metrics)  # type: ignore[attr-defined]
     _add_health(app, service)

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Callable
 from typing import Literal
 
-from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
+from aiokafka.partitioner import murmur2
 
 Partitioner = Literal["murmur2", "crc32"]
 

@@ -186,12 +186,6 @@ def later_reminders(
     return got + requests(requested, 0, quiet=2.0)  # anything extra
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known (#6), cause not found yet: after one kill and a restart whose clock is "
-    "moved at once, most customers' first reminder is never sent (fails ~always; the same "
-    "with the time index of 2d890da)",
-)
 def test_when_restarted_and_the_clock_moves_at_once_then_every_pending_step_fires_once(
     settings: Settings, producer: Producer, journey_worker: Callable[[], Any], requested: Consumer
 ) -> None:
@@ -205,11 +199,6 @@ def test_when_restarted_and_the_clock_moves_at_once_then_every_pending_step_fire
     assert_each_step_once(got, customers)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known (#6): a kill while steps fire can lose reminders (about 1 run in 4-5, "
-    "also at 2d890da); suspected: a fired step's row reaches the changelog before its request",
-)
 def test_when_the_worker_is_killed_with_timers_pending_then_each_step_fires_exactly_once(
     settings: Settings, producer: Producer, journey_worker: Callable[[], Any], requested: Consumer
 ) -> None:
