@@ -40,13 +40,18 @@ from runtime.time_index import TimeIndex
 from runtime.topics import ensure_topics
 from schemas.codec import encode
 from schemas.customer import CustomerEvent
-from schemas.examples import example_stream
+from schemas.examples import example, example_stream
 from services.segmenter.adapters.state_codec import decode_state, encode_state
 from services.segmenter.domain.facts import Facts, Order
 from services.segmenter.domain.handlers import on_tick
 from services.segmenter.domain.standing import CustomerState, Policy, reevaluate
+from services.segmenter.messages import ClockSet, control_topic
 
 ROOT = Path(__file__).resolve().parent.parent
+TIME_CHANGES = re.compile(
+    r'^kizuna_segmenter_segment_transitions_total\{[^}]*reason="time"[^}]*\} ([0-9.e+]+)$', re.M
+)
+SWEEP_DUE = re.compile(r"^kizuna_segmenter_sweep_due_total ([0-9.e+]+)$", re.M)
 APPLIED = re.compile(r"^kizuna_segmenter_events_applied_total\{[^}]*\} ([0-9.e+]+)$", re.M)
 
 
@@ -72,7 +77,7 @@ def applied(port: int) -> float:
     return sum(float(value) for value in APPLIED.findall(text))
 
 
-def kafka_throughput(events: int, customers: int) -> float:
+def kafka_throughput(events: int, customers: int) -> tuple[float, tuple[int, float]]:
     settings = load_settings()
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     admin = create_admin(settings.kafka)
@@ -86,6 +91,8 @@ def kafka_throughput(events: int, customers: int) -> float:
         KIZUNA_WEB_PORT=str(port),
         KIZUNA_DATA_DIR=f"/tmp/{namespace}",
         KIZUNA_LOG_LEVEL="WARNING",
+        KIZUNA_SEGMENTER_SWEEP_INTERVAL_SECONDS="1",  # the worker sweep below: capacity,
+        KIZUNA_SEGMENTER_SWEEP_BATCH="1000000",  # not the production pacing
     )
     worker = subprocess.Popen(
         [sys.executable, "-m", "services.segmenter"],
@@ -95,7 +102,8 @@ def kafka_throughput(events: int, customers: int) -> float:
         stderr=subprocess.DEVNULL,
     )
     try:
-        return _time_consumption(port, events)
+        rate = _time_consumption(port, events)
+        return rate, _time_worker_sweep(port, settings.kafka, namespace)
     finally:
         worker.terminate()
         worker.wait(30)
@@ -117,6 +125,49 @@ def _time_consumption(port: int, events: int) -> float:
             return (done - first) / (time.monotonic() - started)
         time.sleep(0.5)  # each /metrics page costs the worker CPU: poll as a scraper would
     raise SystemExit("worker did not consume the stream within 10 minutes")
+
+
+def _metric_sum(port: int, pattern: re.Pattern[str]) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(value) for value in pattern.findall(text))
+
+
+def _time_worker_sweep(
+    port: int, bootstrap: str, namespace: str, buyers: int = 20_000
+) -> tuple[int, float]:
+    """``buyers`` more customers order once; then the worker's clock moves 2,000 days
+    and every scored customer falls due at once.
+    (due customers, seconds from the clock message to the last time-caused change)."""
+    producer = create_producer(bootstrap, **{"linger.ms": 20})
+    before, now = _metric_sum(port, APPLIED), datetime.now(UTC)
+    order = example("order_completed")
+    for n in range(buyers):
+        customer = f"s{n}"
+        event = order.model_copy(update={"event_id": f"sweep-{n}", "occurred_at": now})
+        wrapped = CustomerEvent(
+            customer_id=customer, identity_version=1, resolved_at=now, event=event
+        )
+        producer.produce(
+            f"{namespace}.customer.events", key=customer.encode(), value=encode(wrapped)
+        )
+        if n % 10_000 == 0:
+            producer.poll(0)
+    producer.flush(60)
+    while _metric_sum(port, APPLIED) < before + buyers:
+        time.sleep(0.5)
+    as_of = now + timedelta(days=2000)
+    producer.produce(
+        control_topic(namespace), key=b"clock", value=encode(ClockSet(as_of=as_of)), partition=0
+    )
+    producer.flush(10)
+    started, last, last_change = time.monotonic(), -1.0, time.monotonic()
+    while time.monotonic() - last_change < 5.0 and time.monotonic() - started < 600:
+        changes = _metric_sum(port, TIME_CHANGES)
+        if changes != last:
+            last, last_change = changes, time.monotonic()
+        time.sleep(0.5)
+    return int(_metric_sum(port, SWEEP_DUE)), last_change - started
 
 
 def population(count: int, policy: Policy, today_ts: int) -> tuple[dict[bytes, bytes], TimeIndex]:
@@ -187,13 +238,20 @@ def main() -> None:
     parser.add_argument("--skip-kafka", action="store_true")
     args = parser.parse_args()
     if not args.skip_kafka:
-        rate = kafka_throughput(args.events, args.customers)
+        rate, (due, sweep_seconds) = kafka_throughput(args.events, args.customers)
         print(
             f"kafka: {args.events:,} customer events, {args.customers:,} customers, "
             f"1 worker, 1 partition: {rate:,.0f} events/s"
         )
         note = f"{args.events:,} events, {args.customers:,} customers, 1 partition"
         record("segmenter", "customer events/s, one worker", rate, "events/s", ">= 30000", note)
+        per = sweep_seconds / due * 1e6 if due else float("nan")
+        print(
+            f"worker sweep, all {due:,} due at once: {sweep_seconds:.1f}s "
+            f"({per:,.0f} µs per due customer, tick through Kafka included)"
+        )
+        note = f"{due:,} due customers of {args.customers:,}, sweep every 1 s, 1 partition"
+        record("segmenter", "worker sweep, µs per due customer", per, "µs", None, note)
     sweep_bench(args.sweep_customers)
 
 

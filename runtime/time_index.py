@@ -115,6 +115,11 @@ class TimeIndex:
         part = self._partitions.get(partition)
         return [] if part is None else part.pop_due(now, limit)
 
+    def pop_due_batches(self, partition: int, now: float, limit: int, size: int) -> list[list[str]]:
+        """:meth:`pop_due`, in batches of at most ``size`` (one tick message each)."""
+        due = self.pop_due(partition, now, limit)
+        return [due[start : start + size] for start in range(0, len(due), size)]
+
     def clear(self) -> None:
         self._partitions.clear()
 

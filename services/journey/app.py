@@ -9,7 +9,8 @@ journey.control ────────┘
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import faust
 from pydantic import BaseModel
@@ -47,19 +48,22 @@ TABLE = "journeys"
 class FaustEmitter:
     """Requests are not awaited one by one: faust flushes its producer before it commits
     an offset, and a request Kafka refused stops the worker before that commit, so the
-    event is processed again after the restart (same notification_id)."""
+    event is processed again after the restart (same notification_id). Each send returns
+    its delivery, for the callers that must see it acknowledged before they write a row."""
 
     def __init__(self, requests: Any, conversions: Any, control: Any) -> None:
         self._requests, self._conversions, self._control = requests, conversions, control
 
-    async def request(self, request: SendNotification) -> None:
+    async def request(self, request: SendNotification) -> Awaitable[Any]:
         sent = await self._requests.send(key=request.customer_id.encode(), value=encode(request))
         sent.add_done_callback(_stop_unless_delivered)
+        return cast(Awaitable[Any], sent)
 
-    async def conversion(self, conversion: JourneyConverted) -> None:
+    async def conversion(self, conversion: JourneyConverted) -> Awaitable[Any]:
         key = conversion.customer_id.encode()
         sent = await self._conversions.send(key=key, value=encode(conversion))
         sent.add_done_callback(_stop_unless_delivered)
+        return cast(Awaitable[Any], sent)
 
     async def control(
         self, partition: int, key: str, message: BaseModel, *, wait: bool = False

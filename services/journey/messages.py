@@ -17,8 +17,22 @@ from schemas.topics import TopicSpec
 
 
 class TickDue(Frozen):
+    """One customer due (the sweep sent these before ticks were batched; still read)."""
+
     type: Literal["tick"] = "tick"
     customer_id: Id
+    due: float = Field(description="The due time the sweep saw (epoch seconds)")
+
+
+TICKS_PER_MESSAGE = 500
+
+
+class TicksDue(Frozen):
+    """Customers of one partition with a step due: the sweep sends them in batches, one
+    message per ``TICKS_PER_MESSAGE`` customers."""
+
+    type: Literal["ticks"] = "ticks"
+    customer_ids: list[Id] = Field(min_length=1, max_length=TICKS_PER_MESSAGE)
     due: float = Field(description="The due time the sweep saw (epoch seconds)")
 
 
@@ -43,7 +57,8 @@ class EventForwarded(Frozen):
 
 
 ControlMessage = Annotated[
-    TickDue | FoldRequested | StateHandedOff | EventForwarded, Field(discriminator="type")
+    TickDue | TicksDue | FoldRequested | StateHandedOff | EventForwarded,
+    Field(discriminator="type"),
 ]
 CONTROL_ADAPTER: TypeAdapter[ControlMessage] = TypeAdapter(ControlMessage)
 

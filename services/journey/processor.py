@@ -9,9 +9,13 @@ Stream shape:
     sweep (timer) ──pop due from the index──▶ control[TickDue → owner's partition]
 
 A notification request is sent before the row that records it is written, and faust
-flushes its producer before it commits the event's offset: a crash in between asks
-again with the same notification_id (the notifier drops the duplicate) instead of
-losing the message.
+flushes its producer before it commits the input's offset: a crash in between asks
+again with the same notification_id (the notifier drops the duplicate). Sent first is
+not stored first, though: request and row sit in different partitions' producer
+batches, each sent when its own linger ends. Where steps fire by time (ticks, in
+batches) the requests' acknowledgements are awaited before the rows are written; on
+the event path (immediate sends) a crash within those few milliseconds can still lose
+a request whose row got through.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -41,11 +45,13 @@ from services.journey.domain.catalogue import Context
 from services.journey.domain.outputs import Converted, Entered, Exited, Fired, Requested, Skipped
 from services.journey.domain.state import CustomerState
 from services.journey.messages import (
+    TICKS_PER_MESSAGE,
     ControlMessage,
     EventForwarded,
     FoldRequested,
     StateHandedOff,
     TickDue,
+    TicksDue,
 )
 
 log = logging.getLogger(__name__)
@@ -82,8 +88,10 @@ class JourneyClock:
 
 
 class Emitter(Protocol):
-    async def request(self, request: SendNotification) -> None: ...
-    async def conversion(self, conversion: JourneyConverted) -> None: ...
+    """Sends return their delivery (awaited only where a row must not get ahead of it)."""
+
+    async def request(self, request: SendNotification) -> Awaitable[Any]: ...
+    async def conversion(self, conversion: JourneyConverted) -> Awaitable[Any]: ...
     async def control(
         self, partition: int, key: str, message: BaseModel, *, wait: bool = False
     ) -> None: ...
@@ -187,12 +195,10 @@ class Processor:
     async def _control(self, message: ControlMessage, partition: int) -> None:
         if isinstance(message, EventForwarded):
             await self._customer_event(message.customer_id, message.event, partition)
+        elif isinstance(message, TicksDue):
+            await self._ticks(message.customer_ids, partition)
         elif isinstance(message, TickDue):
-            state, raw = self.load(message.customer_id)
-            if state is None:
-                return
-            result = engine.on_tick(state, message.customer_id, self.clock.now(), self.ctx)
-            await self.apply(message.customer_id, result, partition, raw)
+            await self._ticks([message.customer_id], partition)
         elif isinstance(message, FoldRequested):
             await self._hand_off(message, partition)
         else:
@@ -200,6 +206,25 @@ class Processor:
             state, raw = self.load(message.customer_id)
             result = engine.merge(state, absorbed, self.clock.now(), self.ctx)
             await self.apply(message.customer_id, result, partition, raw)
+
+    async def _ticks(self, customer_ids: list[str], partition: int) -> None:
+        """Fire what is due for each customer; every request is acknowledged by Kafka
+        before any of the rows that record it is written. (Row and request sit in
+        different partitions' producer batches, each sent when its own linger ends: a
+        row could otherwise reach the changelog first, and a crash then would lose the
+        request for good.) One acknowledgement round trip per batch of ticks."""
+        now, fired, deliveries = self.clock.now(), [], []
+        for customer_id in dict.fromkeys(customer_ids):
+            state, raw = self.load(customer_id)
+            if state is None:
+                continue
+            result = engine.on_tick(state, customer_id, now, self.ctx)
+            deliveries += await self.emit(customer_id, result)
+            fired.append((customer_id, result, raw))
+        if deliveries:
+            await asyncio.gather(*deliveries)
+        for customer_id, result, raw in fired:
+            self.record(customer_id, result, partition, raw)
 
     async def _hand_off(self, message: FoldRequested, partition: int) -> None:
         state, _ = self.load(message.customer_id)
@@ -222,11 +247,22 @@ class Processor:
         partition: int,
         before: bytes | None,
     ) -> None:
+        await self.emit(customer_id, result)
+        self.record(customer_id, result, partition, before)
+
+    async def emit(self, customer_id: str, result: engine.Result) -> list[Awaitable[Any]]:
+        deliveries = []
         for output in result.outputs:
             if isinstance(output, Requested):
-                await self.emitter.request(output.request)
+                deliveries.append(await self.emitter.request(output.request))
             elif isinstance(output, Converted):
-                await self.emitter.conversion(conversion_of(customer_id, output))
+                conversion = conversion_of(customer_id, output)
+                deliveries.append(await self.emitter.conversion(conversion))
+        return deliveries
+
+    def record(
+        self, customer_id: str, result: engine.Result, partition: int, before: bytes | None
+    ) -> None:
         for output in result.outputs:
             self.count(customer_id, output)
         if before is None and result.state.is_empty():
@@ -269,13 +305,17 @@ class Processor:
     # -- time --------------------------------------------------------------------
 
     async def sweep(self) -> int:
-        """Send a tick to each customer whose next due time has passed."""
+        """Tick each customer whose next due time has passed (one control message per
+        batch of them, to the partition that owns them)."""
         started, now, sent = time.perf_counter(), self.clock.now(), 0
         for partition in sorted(self.owned()):
-            for customer_id in self.index.pop_due(partition, now, self.sweep_batch):
-                tick = TickDue(customer_id=customer_id, due=now)
-                await self.emitter.control(partition, customer_id, tick)
-                sent += 1
+            batches = self.index.pop_due_batches(
+                partition, now, self.sweep_batch, TICKS_PER_MESSAGE
+            )
+            for batch in batches:
+                ticks = TicksDue(customer_ids=batch, due=now)
+                await self.emitter.control(partition, batch[0], ticks)
+                sent += len(batch)
         metrics.SWEEP_SECONDS.observe(time.perf_counter() - started)
         metrics.TIMERS.set(self.index.size())
         return sent

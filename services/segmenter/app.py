@@ -7,14 +7,15 @@ segmenter.control ┘   (domain steps)     └─▶ segmenter.control (ticks, h
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import faust
 from pydantic import BaseModel
 
 from runtime.app import create_app
-from runtime.batches import skip_tick_on_outage
+from runtime.batches import fail_stop, skip_tick_on_outage
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decoded
 from runtime.redis import REDIS_OUTAGE, create_redis
@@ -45,8 +46,14 @@ class FaustEmitter:
     def __init__(self, segment_changes: Any, control: Any) -> None:
         self._changes, self._control = segment_changes, control
 
-    async def segment_changed(self, change: SegmentChanged) -> None:
-        await self._changes.send(key=change.customer_id.encode(), value=encode(change))
+    async def segment_changed(self, change: SegmentChanged) -> Awaitable[Any]:
+        """Not awaited here: faust flushes its producer before it commits an offset. A
+        change Kafka refused stops the worker before that commit (the input is read
+        again after the restart). Returns the delivery, for callers that must see it
+        acknowledged before they write a row."""
+        sent = await self._changes.send(key=change.customer_id.encode(), value=encode(change))
+        sent.add_done_callback(_stop_unless_delivered)
+        return cast(Awaitable[Any], sent)
 
     async def control(
         self, partition: int, key: str, message: BaseModel, *, wait: bool = False
@@ -56,6 +63,11 @@ class FaustEmitter:
         )
         if wait:
             await sent  # acknowledged before the source offset can be committed
+
+
+def _stop_unless_delivered(sent: Any) -> None:
+    if sent.cancelled() or sent.exception() is not None:
+        fail_stop(SERVICE, f"segment change not delivered: {sent.exception()!r}")
 
 
 def build(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, Processor]:

@@ -16,8 +16,21 @@ from schemas.events import RawEvent
 
 
 class TickDue(Frozen):
+    """One customer due (the sweep sent these before ticks were batched; still read)."""
+
     type: Literal["tick"] = "tick"
     customer_id: Id
+
+
+TICKS_PER_MESSAGE = 500
+
+
+class TicksDue(Frozen):
+    """Customers of one partition whose standing may have changed by time alone: the
+    sweep sends them in batches, one message per ``TICKS_PER_MESSAGE`` customers."""
+
+    type: Literal["ticks"] = "ticks"
+    customer_ids: list[Id] = Field(min_length=1, max_length=TICKS_PER_MESSAGE)
 
 
 class FoldRequested(Frozen):
@@ -49,7 +62,7 @@ class ClockSet(Frozen):
 
 
 ControlMessage = Annotated[
-    TickDue | FoldRequested | StateHandedOff | EventForwarded | ClockSet,
+    TickDue | TicksDue | FoldRequested | StateHandedOff | EventForwarded | ClockSet,
     Field(discriminator="type"),
 ]
 CONTROL_ADAPTER: TypeAdapter[ControlMessage] = TypeAdapter(ControlMessage)

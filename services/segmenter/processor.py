@@ -10,9 +10,10 @@ Stream shape:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -36,12 +37,14 @@ from services.segmenter.domain.calendar import epoch
 from services.segmenter.domain.profile import profile_of
 from services.segmenter.domain.standing import CustomerState, Policy
 from services.segmenter.messages import (
+    TICKS_PER_MESSAGE,
     ClockSet,
     ControlMessage,
     EventForwarded,
     FoldRequested,
     StateHandedOff,
     TickDue,
+    TicksDue,
 )
 
 log = logging.getLogger(__name__)
@@ -58,7 +61,9 @@ class Clock:
 
 
 class Emitter(Protocol):
-    async def segment_changed(self, change: SegmentChanged) -> None: ...
+    """Sends return their delivery (awaited only where a row must not get ahead of it)."""
+
+    async def segment_changed(self, change: SegmentChanged) -> Awaitable[Any]: ...
     async def control(
         self, partition: int, key: str, message: BaseModel, *, wait: bool = False
     ) -> None: ...
@@ -132,6 +137,9 @@ class Processor:
         if isinstance(message, EventForwarded):
             await self.on_customer_event(message.customer_id, message.event, partition)
             return
+        if isinstance(message, TicksDue):
+            await self._ticks(message.customer_ids, now, partition)
+            return
         state = self.load(message.customer_id)
         if isinstance(message, TickDue):
             outcome = handlers.on_tick(state, now, self.policy)
@@ -146,16 +154,40 @@ class Processor:
             )
         await self.apply(outcome, partition)
 
+    async def _ticks(self, customer_ids: list[str], now: int, partition: int) -> None:
+        """Re-score each customer; every segment change is acknowledged by Kafka before
+        any row that records it is written. (Change and row sit in different
+        partitions' producer batches, each sent when its own linger ends: a row could
+        otherwise reach the changelog first, and a crash then would lose the change for
+        good.) One acknowledgement round trip per batch of ticks."""
+        outcomes, deliveries = [], []
+        for customer_id in dict.fromkeys(customer_ids):
+            outcome = handlers.on_tick(self.load(customer_id), now, self.policy)
+            deliveries += await self.emit(outcome)
+            outcomes.append(outcome)
+        if deliveries:
+            await asyncio.gather(*deliveries)
+        for outcome in outcomes:
+            if outcome.state is not None:
+                self.store(outcome.state, partition)
+
     async def apply(self, outcome: handlers.Outcome, partition: int) -> None:
+        """Changes are sent before the row is written (see :meth:`_ticks` for why sent
+        first is not always stored first; on this path the window stays open)."""
+        await self.emit(outcome)
         if outcome.state is not None:
             self.store(outcome.state, partition)
+        for command in outcome.commands:
+            await self.send_command(command)
+
+    async def emit(self, outcome: handlers.Outcome) -> list[Awaitable[Any]]:
+        deliveries = []
         for change in outcome.changes:
-            await self.emitter.segment_changed(change)
+            deliveries.append(await self.emitter.segment_changed(change))
             metrics.TRANSITIONS.labels(
                 change.dimension, change.from_segment or "", change.to_segment, change.reason
             ).inc()
-        for command in outcome.commands:
-            await self.send_command(command)
+        return deliveries
 
     def store(self, state: CustomerState, partition: int) -> None:
         self.table[state.customer_id.encode()] = encode_state(state, partition)
@@ -209,12 +241,16 @@ class Processor:
         await self.emitter.control(command.survivor_partition, command.survivor, message, wait=True)
 
     async def sweep(self) -> int:
-        """Send a tick to each customer whose next boundary has passed; returns how many."""
+        """Tick each customer whose next boundary has passed (one control message per
+        batch of them, to the partition that owns them); returns how many."""
         started, now, sent = time.perf_counter(), self.clock.now(), 0
         for partition in sorted(self.owned()):
-            for customer_id in self.index.pop_due(partition, now, self.sweep_batch):
-                await self.emitter.control(partition, customer_id, TickDue(customer_id=customer_id))
-                sent += 1
+            batches = self.index.pop_due_batches(
+                partition, now, self.sweep_batch, TICKS_PER_MESSAGE
+            )
+            for batch in batches:
+                await self.emitter.control(partition, batch[0], TicksDue(customer_ids=batch))
+                sent += len(batch)
         metrics.SWEEP_SECONDS.observe(time.perf_counter() - started)
         metrics.SWEEP_DUE.inc(sent)
         metrics.TIME_INDEX_ENTRIES.set(self.index.size())

@@ -1,0 +1,107 @@
+"""The processor's time sweep: due customers go out as batched ticks to their own
+partition, and a batch re-scores each of its customers once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+from pydantic import BaseModel
+
+from schemas.segments import SegmentChanged
+from services.segmenter.domain.standing import Policy
+from services.segmenter.messages import TICKS_PER_MESSAGE, TicksDue
+from services.segmenter.processor import Processor
+from tests.unit.segmenter.builders import on_day, order, ts
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.changes: list[SegmentChanged] = []
+        self.sent: list[tuple[int, str, BaseModel]] = []
+
+    async def segment_changed(self, change: SegmentChanged) -> Awaitable[Any]:
+        self.changes.append(change)
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def control(
+        self, partition: int, key: str, message: BaseModel, *, wait: bool = False
+    ) -> None:
+        self.sent.append((partition, key, message))
+
+
+class NoViews:
+    def stage(self, customer_id: str, view: dict[str, Any]) -> None: ...
+    def stage_fields(self, customer_id: str, fields: dict[str, str]) -> None: ...
+    def stage_absorbed(self, customer_id: str, survivor: str) -> None: ...
+    async def flush(self) -> int:
+        return 0
+
+
+async def first_buyers(count: int) -> tuple[Processor, Recorder, list[str]]:
+    """``count`` customers on partition 1, each with one order on day 0."""
+    emitter = Recorder()
+    processor = Processor(
+        {}, Policy(), emitter, NoViews(), partition_of=lambda _: 1, owned=lambda: {1}
+    )
+    processor.clock.pinned = ts(on_day(0))
+    customers = [f"c{n}" for n in range(count)]
+    for n, customer in enumerate(customers):
+        await processor.on_customer_event(customer, order(f"o{n}", 5_000, on_day(0)), 1)
+    emitter.changes.clear()
+    return processor, emitter, customers
+
+
+async def test_when_many_are_due_then_they_go_out_in_batches_to_their_partition() -> None:
+    processor, emitter, customers = await first_buyers(2 * TICKS_PER_MESSAGE + 1)
+    processor.clock.pinned = ts(on_day(400))
+
+    sent = await processor.sweep()
+
+    assert sent == len(customers)
+    assert [(p, len(m.customer_ids)) for p, _, m in emitter.sent] == [  # type: ignore[attr-defined]
+        (1, TICKS_PER_MESSAGE),
+        (1, TICKS_PER_MESSAGE),
+        (1, 1),
+    ]
+    ticked = [c for _, _, m in emitter.sent for c in m.customer_ids]  # type: ignore[attr-defined]
+    assert sorted(ticked) == sorted(customers)
+    assert await processor.sweep() == 0  # popped: not sent again
+
+
+async def test_when_a_batch_of_ticks_arrives_then_each_customer_is_rescored_once() -> None:
+    processor, emitter, customers = await first_buyers(3)
+    processor.clock.pinned = ts(on_day(400))
+
+    await processor.on_control(TicksDue(customer_ids=customers), 1)
+
+    moved = {(c.customer_id, c.dimension) for c in emitter.changes if c.reason == "time"}
+    assert moved == {(c, "rfm") for c in customers} | {(c, "cpm") for c in customers}
+    assert len(emitter.changes) == len(moved)  # once each
+    assert all(processor.load(c).standing.evaluated_day for c in customers)  # type: ignore[union-attr]
+
+
+async def test_when_ticks_rescore_then_no_row_is_written_before_kafka_has_the_changes() -> None:
+    processor, emitter, customers = await first_buyers(3)
+    processor.clock.pinned = ts(on_day(400))
+    pending: list[asyncio.Future[None]] = []
+
+    async def held(change: SegmentChanged) -> Awaitable[Any]:
+        emitter.changes.append(change)
+        pending.append(asyncio.get_running_loop().create_future())
+        return pending[-1]
+
+    emitter.segment_changed = held  # type: ignore[method-assign]
+    rows = dict(processor.table)
+    ticking = asyncio.create_task(processor.on_control(TicksDue(customer_ids=customers), 1))
+    while len(pending) < 2 * len(customers):
+        await asyncio.sleep(0)
+
+    assert dict(processor.table) == rows  # changes sent, none acknowledged: rows as before
+    for delivery in pending:
+        delivery.set_result(None)
+    await ticking
+    assert all(processor.table[c.encode()] != rows[c.encode()] for c in customers)
