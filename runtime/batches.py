@@ -20,6 +20,19 @@ log = logging.getLogger(__name__)
 EX_TEMPFAIL = 75
 
 
+def stop_unless_delivered(service: str, what: str) -> Callable[[Any], None]:
+    """A done-callback for a faust send: Kafka refused (or the send was cancelled) ->
+    fail-stop before an offset past the input that produced it can be committed."""
+
+    def check(sent: Any) -> None:
+        if sent.cancelled():
+            fail_stop(service, f"{what} not delivered: cancelled")
+        elif sent.exception() is not None:
+            fail_stop(service, f"{what} not delivered: {sent.exception()!r}")
+
+    return check
+
+
 def fail_stop(service: str, why: str) -> None:
     """Exit at once, before faust can commit an offset past unfinished work."""
     log.critical(

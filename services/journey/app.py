@@ -16,7 +16,7 @@ import faust
 from pydantic import BaseModel
 
 from runtime.app import create_app
-from runtime.batches import fail_stop, skip_tick_on_outage
+from runtime.batches import skip_tick_on_outage, stop_unless_delivered
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decode_event, decoded
 from runtime.redis import REDIS_OUTAGE, create_redis
@@ -43,6 +43,8 @@ from services.journey.web import add_pages
 
 SERVICE = "journey"
 TABLE = "journeys"
+REQUEST_SENT = stop_unless_delivered(SERVICE, "notification request")
+CONVERSION_SENT = stop_unless_delivered(SERVICE, "conversion")
 
 
 class FaustEmitter:
@@ -56,13 +58,13 @@ class FaustEmitter:
 
     async def request(self, request: SendNotification) -> Awaitable[Any]:
         sent = await self._requests.send(key=request.customer_id.encode(), value=encode(request))
-        sent.add_done_callback(_stop_unless_delivered)
+        sent.add_done_callback(REQUEST_SENT)
         return cast(Awaitable[Any], sent)
 
     async def conversion(self, conversion: JourneyConverted) -> Awaitable[Any]:
         key = conversion.customer_id.encode()
         sent = await self._conversions.send(key=key, value=encode(conversion))
-        sent.add_done_callback(_stop_unless_delivered)
+        sent.add_done_callback(CONVERSION_SENT)
         return cast(Awaitable[Any], sent)
 
     async def control(
@@ -73,11 +75,6 @@ class FaustEmitter:
         )
         if wait:
             await sent
-
-
-def _stop_unless_delivered(sent: Any) -> None:
-    if sent.cancelled() or sent.exception() is not None:
-        fail_stop(SERVICE, f"notification request not delivered: {sent.exception()!r}")
 
 
 async def load_context(settings: Settings, journey: JourneySettings, redis: Any) -> Context:

@@ -15,7 +15,7 @@ import faust
 from pydantic import BaseModel
 
 from runtime.app import create_app
-from runtime.batches import fail_stop, skip_tick_on_outage
+from runtime.batches import skip_tick_on_outage, stop_unless_delivered
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decoded
 from runtime.redis import REDIS_OUTAGE, create_redis
@@ -33,6 +33,7 @@ from services.segmenter.web import add_pages
 
 SERVICE = "segmenter"
 TABLE = "customers"
+CHANGE_SENT = stop_unless_delivered(SERVICE, "segment change")
 
 
 def control_spec(partitions: int) -> TopicSpec:
@@ -52,7 +53,7 @@ class FaustEmitter:
         again after the restart). Returns the delivery, for callers that must see it
         acknowledged before they write a row."""
         sent = await self._changes.send(key=change.customer_id.encode(), value=encode(change))
-        sent.add_done_callback(_stop_unless_delivered)
+        sent.add_done_callback(CHANGE_SENT)
         return cast(Awaitable[Any], sent)
 
     async def control(
@@ -63,11 +64,6 @@ class FaustEmitter:
         )
         if wait:
             await sent  # acknowledged before the source offset can be committed
-
-
-def _stop_unless_delivered(sent: Any) -> None:
-    if sent.cancelled() or sent.exception() is not None:
-        fail_stop(SERVICE, f"segment change not delivered: {sent.exception()!r}")
 
 
 def build(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, Processor]:

@@ -105,10 +105,13 @@ async def test_when_a_batch_of_ticks_arrives_then_each_due_step_fires_once() -> 
 async def test_when_ticks_fire_then_no_row_is_written_before_kafka_has_the_requests() -> None:
     processor, emitter, customers = await carts(3)
     pending: list[asyncio.Future[None]] = []
+    all_sent = asyncio.Event()
 
     async def held(request: SendNotification) -> Awaitable[Any]:
         emitter.requests.append(request)
         pending.append(asyncio.get_running_loop().create_future())
+        if len(pending) == len(customers):
+            all_sent.set()
         return pending[-1]
 
     emitter.request = held  # type: ignore[method-assign]
@@ -116,8 +119,7 @@ async def test_when_ticks_fire_then_no_row_is_written_before_kafka_has_the_reque
     firing = asyncio.create_task(
         processor.on_control(TicksDue(customer_ids=customers, due=AT + HOUR + 60), 2)
     )
-    while len(pending) < len(customers):
-        await asyncio.sleep(0)
+    await asyncio.wait_for(all_sent.wait(), 5)
 
     assert dict(processor.table) == rows  # requests sent, none acknowledged: rows as before
     for delivery in pending:

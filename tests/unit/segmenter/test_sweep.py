@@ -88,17 +88,19 @@ async def test_when_ticks_rescore_then_no_row_is_written_before_kafka_has_the_ch
     processor, emitter, customers = await first_buyers(3)
     processor.clock.pinned = ts(on_day(400))
     pending: list[asyncio.Future[None]] = []
+    all_sent = asyncio.Event()
 
     async def held(change: SegmentChanged) -> Awaitable[Any]:
         emitter.changes.append(change)
         pending.append(asyncio.get_running_loop().create_future())
+        if len(pending) == 2 * len(customers):
+            all_sent.set()
         return pending[-1]
 
     emitter.segment_changed = held  # type: ignore[method-assign]
     rows = dict(processor.table)
     ticking = asyncio.create_task(processor.on_control(TicksDue(customer_ids=customers), 1))
-    while len(pending) < 2 * len(customers):
-        await asyncio.sleep(0)
+    await asyncio.wait_for(all_sent.wait(), 5)
 
     assert dict(processor.table) == rows  # changes sent, none acknowledged: rows as before
     for delivery in pending:
