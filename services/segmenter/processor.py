@@ -90,12 +90,22 @@ class Processor:
         self.clock, self.index = Clock(), TimeIndex(bucket=1)  # due: day numbers
         self.dirty: dict[str, CustomerState] = {}
         self.seen: dict[str, int] = {}  # only last_seen moved: a one-field view update
+        self.serial = asyncio.Lock()
 
     def load(self, customer_id: str) -> CustomerState | None:
         raw = self.table.get(customer_id.encode())
         return None if raw is None else decode_state(raw)[0]
 
+    # Each handler runs load -> domain -> emit -> store without another handler touching
+    # rows in between: the agents share one event loop, and an await inside (a send, a
+    # batch of ticks waiting for its acknowledgements) must not let a tick and an event
+    # both start from the same old row.
+
     async def on_customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
+        async with self.serial:
+            await self._customer_event(customer_id, event, partition)
+
+    async def _customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
         state = self.load(customer_id)
         outcome = handlers.on_event(state, customer_id, event, self.clock.now(), self.policy)
         if state is not None and outcome.state is not None and _only_seen(state, outcome.state):
@@ -130,12 +140,16 @@ class Processor:
             await self.emitter.control(self.partition_of(absorbed), absorbed, request, wait=True)
 
     async def on_control(self, message: ControlMessage, partition: int) -> None:
+        async with self.serial:
+            await self._control(message, partition)
+
+    async def _control(self, message: ControlMessage, partition: int) -> None:
         now = self.clock.now()
         if isinstance(message, ClockSet):
             self.clock.pinned = epoch(message.as_of)
             return
         if isinstance(message, EventForwarded):
-            await self.on_customer_event(message.customer_id, message.event, partition)
+            await self._customer_event(message.customer_id, message.event, partition)
             return
         if isinstance(message, TicksDue):
             await self._ticks(message.customer_ids, now, partition)

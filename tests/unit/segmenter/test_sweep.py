@@ -107,3 +107,34 @@ async def test_when_ticks_rescore_then_no_row_is_written_before_kafka_has_the_ch
         delivery.set_result(None)
     await ticking
     assert all(processor.table[c.encode()] != rows[c.encode()] for c in customers)
+
+
+async def test_when_an_event_comes_while_ticks_wait_for_kafka_then_it_applies_after() -> None:
+    processor, emitter, customers = await first_buyers(3)
+    processor.clock.pinned = ts(on_day(400))
+    pending: list[asyncio.Future[None]] = []
+    all_sent = asyncio.Event()
+
+    async def held(change: SegmentChanged) -> Awaitable[Any]:
+        emitter.changes.append(change)
+        pending.append(asyncio.get_running_loop().create_future())
+        if len(pending) == 2 * len(customers):
+            all_sent.set()
+        return pending[-1]
+
+    emitter.segment_changed = held  # type: ignore[method-assign]
+    ticking = asyncio.create_task(processor.on_control(TicksDue(customer_ids=customers), 1))
+    await asyncio.wait_for(all_sent.wait(), 5)
+    buying = asyncio.create_task(
+        processor.on_customer_event(customers[0], order("again", 7_000, on_day(400)), 1)
+    )
+    await asyncio.sleep(0.01)
+    for delivery in pending:
+        delivery.set_result(None)
+    emitter.segment_changed = Recorder().segment_changed  # type: ignore[method-assign]
+    await asyncio.gather(ticking, buying)
+
+    state = processor.load(customers[0])
+    assert state is not None
+    assert set(state.facts.orders) == {"o0", "again"}  # neither step overwrote the other
+    assert state.standing.evaluated_day == processor.policy.calendar.day(ts(on_day(400)))
