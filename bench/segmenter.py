@@ -72,9 +72,7 @@ def produce_stream(namespace: str, bootstrap: str, events: int, customers: int) 
 
 
 def applied(port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return sum(float(value) for value in APPLIED.findall(text))
+    return _metric_sum(port, APPLIED)
 
 
 def kafka_throughput(events: int, customers: int) -> tuple[float, tuple[int, float]]:
@@ -140,7 +138,7 @@ def _time_worker_sweep(
     and every scored customer falls due at once.
     (due customers, seconds from the clock message to the last time-caused change)."""
     producer = create_producer(bootstrap, **{"linger.ms": 20})
-    before, now = _metric_sum(port, APPLIED), datetime.now(UTC)
+    before, now = applied(port), datetime.now(UTC)
     order = example("order_completed")
     for n in range(buyers):
         customer = f"s{n}"
@@ -154,7 +152,7 @@ def _time_worker_sweep(
         if n % 10_000 == 0:
             producer.poll(0)
     producer.flush(60)
-    while _metric_sum(port, APPLIED) < before + buyers:
+    while applied(port) < before + buyers:
         time.sleep(0.5)
     as_of = now + timedelta(days=2000)
     producer.produce(

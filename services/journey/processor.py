@@ -6,7 +6,7 @@ Stream shape:
     segment.changes ─────────────────▶ on_segment ├─▶ notifications.requested, journey.conversions
     notifications.outcomes ──────────▶ on_outcome │   then the table row (state + due)
     control: tick / fold / handed_off / forwarded ┘   then the due index and the reports
-    sweep (timer) ──pop due from the index──▶ control[TickDue → owner's partition]
+    sweep (timer) ──pop due from the index──▶ control[TicksDue → owner's partition]
 
 A notification request is sent before the row that records it is written, and faust
 flushes its producer before it commits the input's offset: a crash in between asks

@@ -5,7 +5,7 @@ Stream shape:
     customer.events ──on_customer_event──▶ table row, time index, profile view, segment.changes
     identity.changes ──merged──▶ control[FoldRequested → absorbed's partition]
     control: tick / fold_requested / handed_off / forwarded / clock ──▶ the same as above
-    sweep (timer) ──pop due from the time index──▶ control[TickDue → owner's partition]
+    sweep (timer) ──pop due from the time index──▶ control[TicksDue → owner's partition]
 """
 
 from __future__ import annotations
@@ -154,10 +154,11 @@ class Processor:
         if isinstance(message, TicksDue):
             await self._ticks(message.customer_ids, now, partition)
             return
-        state = self.load(message.customer_id)
         if isinstance(message, TickDue):
-            outcome = handlers.on_tick(state, now, self.policy)
-        elif isinstance(message, FoldRequested):
+            await self._ticks([message.customer_id], now, partition)
+            return
+        state = self.load(message.customer_id)
+        if isinstance(message, FoldRequested):
             outcome = handlers.on_fold_requested(
                 state, message.customer_id, message.survivor, message.survivor_partition
             )

@@ -17,15 +17,35 @@ from tests.unit.segmenter.builders import on_day, order, ts
 
 
 class Recorder:
+    """Records what the processor sends. Changes are acknowledged at once, or, once
+    :meth:`hold` was called, only when :meth:`release` is."""
+
     def __init__(self) -> None:
         self.changes: list[SegmentChanged] = []
         self.sent: list[tuple[int, str, BaseModel]] = []
+        self.holding = False
+        self.held: list[asyncio.Future[None]] = []
+        self.all_held = asyncio.Event()
+        self.expected = 0
 
     async def segment_changed(self, change: SegmentChanged) -> Awaitable[Any]:
         self.changes.append(change)
-        done = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+        delivery = asyncio.get_running_loop().create_future()
+        if not self.holding:
+            delivery.set_result(None)
+            return delivery
+        self.held.append(delivery)
+        if len(self.held) == self.expected:
+            self.all_held.set()
+        return delivery
+
+    def hold(self, expected: int) -> None:
+        self.holding, self.expected = True, expected
+
+    def release(self) -> None:
+        self.holding = False
+        for delivery in self.held:
+            delivery.set_result(None)
 
     async def control(
         self, partition: int, key: str, message: BaseModel, *, wait: bool = False
@@ -87,24 +107,13 @@ async def test_when_a_batch_of_ticks_arrives_then_each_customer_is_rescored_once
 async def test_when_ticks_rescore_then_no_row_is_written_before_kafka_has_the_changes() -> None:
     processor, emitter, customers = await first_buyers(3)
     processor.clock.pinned = ts(on_day(400))
-    pending: list[asyncio.Future[None]] = []
-    all_sent = asyncio.Event()
-
-    async def held(change: SegmentChanged) -> Awaitable[Any]:
-        emitter.changes.append(change)
-        pending.append(asyncio.get_running_loop().create_future())
-        if len(pending) == 2 * len(customers):
-            all_sent.set()
-        return pending[-1]
-
-    emitter.segment_changed = held  # type: ignore[method-assign]
+    emitter.hold(2 * len(customers))  # an rfm and a cpm change each
     rows = dict(processor.table)
     ticking = asyncio.create_task(processor.on_control(TicksDue(customer_ids=customers), 1))
-    await asyncio.wait_for(all_sent.wait(), 5)
+    await asyncio.wait_for(emitter.all_held.wait(), 5)
 
     assert dict(processor.table) == rows  # changes sent, none acknowledged: rows as before
-    for delivery in pending:
-        delivery.set_result(None)
+    emitter.release()
     await ticking
     assert all(processor.table[c.encode()] != rows[c.encode()] for c in customers)
 
@@ -112,26 +121,14 @@ async def test_when_ticks_rescore_then_no_row_is_written_before_kafka_has_the_ch
 async def test_when_an_event_comes_while_ticks_wait_for_kafka_then_it_applies_after() -> None:
     processor, emitter, customers = await first_buyers(3)
     processor.clock.pinned = ts(on_day(400))
-    pending: list[asyncio.Future[None]] = []
-    all_sent = asyncio.Event()
-
-    async def held(change: SegmentChanged) -> Awaitable[Any]:
-        emitter.changes.append(change)
-        pending.append(asyncio.get_running_loop().create_future())
-        if len(pending) == 2 * len(customers):
-            all_sent.set()
-        return pending[-1]
-
-    emitter.segment_changed = held  # type: ignore[method-assign]
+    emitter.hold(2 * len(customers))  # an rfm and a cpm change each
     ticking = asyncio.create_task(processor.on_control(TicksDue(customer_ids=customers), 1))
-    await asyncio.wait_for(all_sent.wait(), 5)
+    await asyncio.wait_for(emitter.all_held.wait(), 5)
     buying = asyncio.create_task(
         processor.on_customer_event(customers[0], order("again", 7_000, on_day(400)), 1)
     )
     await asyncio.sleep(0.01)
-    for delivery in pending:
-        delivery.set_result(None)
-    emitter.segment_changed = Recorder().segment_changed  # type: ignore[method-assign]
+    emitter.release()
     await asyncio.gather(ticking, buying)
 
     state = processor.load(customers[0])
