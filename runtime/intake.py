@@ -55,10 +55,10 @@ async def decoded(
         if received is not None:
             started = time.perf_counter()
             yield received
-            processing(service, _stage(received.topic)).observe(time.perf_counter() - started)
+            processing(service, stage_of(received.topic)).observe(time.perf_counter() - started)
 
 
-def _stage(topic: str) -> str:
+def stage_of(topic: str) -> str:
     """``<namespace>.customer.events`` -> ``customer.events``: one label set per stage."""
     return topic.split(".", 1)[1] if "." in topic else topic
 

@@ -9,16 +9,16 @@ journey.control ────────┘
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import faust
 from pydantic import BaseModel
 
 from runtime.app import create_app
-from runtime.batches import skip_tick_on_outage, stop_unless_delivered
+from runtime.batches import process_batches, skip_tick_on_outage, stop_unless_delivered
 from runtime.deadletter import FaustDeadLetters
-from runtime.intake import decode_event, decoded
+from runtime.intake import decode_batch, decode_event, decoded
 from runtime.redis import REDIS_OUTAGE, create_redis
 from runtime.settings import Settings, table_options
 from schemas.codec import encode
@@ -127,33 +127,52 @@ def build(
     dead_letters = FaustDeadLetters(app, ns)
     limit = settings.max_message_bytes
 
-    @app.agent(events_topic)
-    async def apply_customer_events(stream: Any) -> None:
-        async for event in stream.events():
-            if not processor.wants(event.message.value or b""):
-                continue
-            got = await decode_event(
-                event, CUSTOMER_EVENTS.adapter, dead_letters, service=SERVICE, max_bytes=limit
+    # Customer events, segment changes and outcomes are handled in units of work of up
+    # to ``input_batch`` (see the processor): faust acknowledges a batch after it ran.
+    def in_units(handle: Callable[[Sequence[Any]], Awaitable[None]]) -> Callable[[Any], Any]:
+        async def agent(stream: Any) -> None:
+            await process_batches(
+                stream,
+                handle,
+                service=SERVICE,
+                max_batch=journey.input_batch,
+                within_seconds=journey.input_batch_within_seconds,
             )
-            if got is not None:
-                await processor.on_customer_event(
-                    got.value.customer_id, got.value.event, got.partition
+
+        return agent
+
+    async def customer_events(events: Sequence[Any]) -> None:
+        async with processor.unit():
+            for event in events:  # in order: each one moves the clock at its own turn
+                if not processor.wants(event.message.value or b""):
+                    continue
+                got = await decode_event(
+                    event, CUSTOMER_EVENTS.adapter, dead_letters, service=SERVICE, max_bytes=limit
                 )
-                await processor.maybe_flush()
+                if got is not None:
+                    value = got.value
+                    await processor.customer_event(value.customer_id, value.event, got.partition)
+        await processor.maybe_flush()
 
-    @app.agent(topic(SEGMENT_CHANGES.name(ns)))
-    async def apply_segment_changes(stream: Any) -> None:
-        async for got in decoded(
-            stream, SEGMENT_CHANGES.adapter, dead_letters, service=SERVICE, max_bytes=limit
-        ):
-            await processor.on_segment_change(got.value, got.partition)
+    async def segment_changes(events: Sequence[Any]) -> None:
+        got = await decode_batch(
+            events, SEGMENT_CHANGES.adapter, dead_letters, service=SERVICE, max_bytes=limit
+        )
+        await processor.on_segment_changes([(g.value, g.partition) for g in got])
 
-    @app.agent(topic(NOTIFICATIONS_OUTCOMES.name(ns)))
-    async def apply_outcomes(stream: Any) -> None:
-        async for got in decoded(
-            stream, NOTIFICATIONS_OUTCOMES.adapter, dead_letters, service=SERVICE, max_bytes=limit
-        ):
-            await processor.on_outcome(got.value, got.partition)
+    async def outcomes(events: Sequence[Any]) -> None:
+        got = await decode_batch(
+            events, NOTIFICATIONS_OUTCOMES.adapter, dead_letters, service=SERVICE, max_bytes=limit
+        )
+        await processor.on_outcomes([(g.value, g.partition) for g in got])
+
+    app.agent(events_topic, name="apply_customer_events")(in_units(customer_events))
+
+    app.agent(topic(SEGMENT_CHANGES.name(ns)), name="apply_segment_changes")(
+        in_units(segment_changes)
+    )
+
+    app.agent(topic(NOTIFICATIONS_OUTCOMES.name(ns)), name="apply_outcomes")(in_units(outcomes))
 
     @app.agent(topic(IDENTITY_CHANGES.name(ns)))
     async def apply_identity_changes(stream: Any) -> None:

@@ -8,14 +8,13 @@ Stream shape:
     control: tick / fold / handed_off / forwarded ┘   then the due index and the reports
     sweep (timer) ──pop due from the index──▶ control[TicksDue → owner's partition]
 
-A notification request is sent before the row that records it is written, and faust
-flushes its producer before it commits the input's offset: a crash in between asks
-again with the same notification_id (the notifier drops the duplicate). Sent first is
-not stored first, though: request and row sit in different partitions' producer
-batches, each sent when its own linger ends. Where steps fire by time (ticks, in
-batches) the requests' acknowledgements are awaited before the rows are written; on
-the event path (immediate sends) a crash within those few milliseconds can still lose
-a request whose row got through.
+Every handler runs in a unit of work over a batch of inputs (a batch of customer events,
+segment changes or outcomes; one control message, which may carry 500 ticks): the rows
+it writes are held back (:class:`runtime.batches.Staging`) until Kafka acknowledged
+every notification request and conversion the batch sent, and faust commits the
+inputs' offsets only after the batch. A crash at any point either loses nothing or
+loses the rows with the uncommitted inputs, which are read again: the requests go out
+again under the same notification_id, and the notifier drops the duplicates.
 """
 
 from __future__ import annotations
@@ -23,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
 from pydantic import BaseModel
 
+from runtime.batches import Staging
 from runtime.memory import release_free_memory
 from runtime.time_index import TimeIndex
 from schemas.events import RawEvent
@@ -116,6 +117,7 @@ class Processor:
         self.sweep_batch, self.flush_batch = sweep_batch, flush_batch
         self.index = TimeIndex()
         self.serial = asyncio.Lock()
+        self.staging: Staging[CustomerState] = Staging(table)
         self.relevant = ctx.catalogue.relevant_types()
 
     # -- intake ------------------------------------------------------------------
@@ -136,18 +138,37 @@ class Processor:
         return False
 
     def load(self, customer_id: str) -> tuple[CustomerState | None, bytes | None]:
-        raw = self.table.get(customer_id.encode())
+        key = customer_id.encode()
+        staged = self.staging.get(key)
+        if staged is not None:
+            return staged
+        raw = self.table.get(key)
         return (None, None) if raw is None else (decode(raw)[0], raw)
 
-    # Each handler runs load -> engine -> emit -> store without another handler touching
-    # rows in between: the agents share one event loop, and an await inside (a send)
-    # must not let a tick and an event both start from the same old row.
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[None]:
+        """One batch of inputs: load -> engine -> emit -> stage, then the outputs'
+        acknowledgements, then the rows. No other handler touches rows in between: the
+        agents share one event loop, and an await inside (a send, the acknowledgements)
+        must not let a tick and an event both start from the same old row."""
+        async with self.serial:
+            try:
+                yield
+                await self.staging.commit()
+            finally:
+                self.staging.discard()  # after a failure: none of the batch's rows
 
     async def on_customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
-        async with self.serial:
-            await self._customer_event(customer_id, event, partition)
+        await self.on_customer_events([(customer_id, event, partition)])
 
-    async def _customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
+    async def on_customer_events(self, events: Sequence[tuple[str, RawEvent, int]]) -> None:
+        async with self.unit():
+            for customer_id, event, partition in events:
+                await self.customer_event(customer_id, event, partition)
+
+    async def customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
+        """One event, inside a :meth:`unit` (the agent peeks at each event in order with
+        :meth:`wants`, which moves the clock, then hands it here)."""
         state, raw = self.load(customer_id)
         if state is not None and state.absorbed_into is not None:
             metrics.EVENTS_FORWARDED.inc()
@@ -159,22 +180,24 @@ class Processor:
         result = engine.on_event(state, customer_id, event, self.clock.now(), self.ctx)
         await self.apply(customer_id, result, partition, raw)
 
-    async def on_segment_change(self, change: SegmentChanged, partition: int) -> None:
-        async with self.serial:
-            state, raw = self.load(change.customer_id)
-            if state is not None and state.absorbed_into is not None:
-                return  # the survivor gets its own segment changes
-            now = self.clock.now()
-            result = engine.on_segment(state, change.customer_id, change, now, self.ctx)
-            await self.apply(change.customer_id, result, partition, raw)
+    async def on_segment_changes(self, changes: Sequence[tuple[SegmentChanged, int]]) -> None:
+        async with self.unit():
+            for change, partition in changes:
+                state, raw = self.load(change.customer_id)
+                if state is not None and state.absorbed_into is not None:
+                    continue  # the survivor gets its own segment changes
+                now = self.clock.now()
+                result = engine.on_segment(state, change.customer_id, change, now, self.ctx)
+                await self.apply(change.customer_id, result, partition, raw)
 
-    async def on_outcome(self, outcome: NotificationOutcome, partition: int) -> None:
-        async with self.serial:
-            state, raw = self.load(outcome.customer_id)
-            if state is None or not state.sends:
-                return
-            result = engine.on_outcome(state, outcome)
-            await self.apply(outcome.customer_id, result, partition, raw)
+    async def on_outcomes(self, outcomes: Sequence[tuple[NotificationOutcome, int]]) -> None:
+        async with self.unit():
+            for outcome, partition in outcomes:
+                state, raw = self.load(outcome.customer_id)
+                if state is None or not state.sends:
+                    continue
+                result = engine.on_outcome(state, outcome)
+                await self.apply(outcome.customer_id, result, partition, raw)
 
     async def on_identity_change(self, change: IdentityChange) -> None:
         if not isinstance(change, CustomersMerged):
@@ -189,12 +212,12 @@ class Processor:
             await self.emitter.control(self.partition_of(absorbed), absorbed, request, wait=True)
 
     async def on_control(self, message: ControlMessage, partition: int) -> None:
-        async with self.serial:
+        async with self.unit():
             await self._control(message, partition)
 
     async def _control(self, message: ControlMessage, partition: int) -> None:
         if isinstance(message, EventForwarded):
-            await self._customer_event(message.customer_id, message.event, partition)
+            await self.customer_event(message.customer_id, message.event, partition)
         elif isinstance(message, TicksDue):
             await self._ticks(message.customer_ids, partition)
         elif isinstance(message, TickDue):
@@ -208,23 +231,15 @@ class Processor:
             await self.apply(message.customer_id, result, partition, raw)
 
     async def _ticks(self, customer_ids: list[str], partition: int) -> None:
-        """Fire what is due for each customer; every request is acknowledged by Kafka
-        before any of the rows that record it is written. (Row and request sit in
-        different partitions' producer batches, each sent when its own linger ends: a
-        row could otherwise reach the changelog first, and a crash then would lose the
-        request for good.) One acknowledgement round trip per batch of ticks."""
-        now, fired, deliveries = self.clock.now(), [], []
+        """Fire what is due for each customer (the unit of work holds the rows back
+        until every request is acknowledged: one round trip per batch of ticks)."""
+        now = self.clock.now()
         for customer_id in dict.fromkeys(customer_ids):
             state, raw = self.load(customer_id)
             if state is None:
                 continue
             result = engine.on_tick(state, customer_id, now, self.ctx)
-            deliveries += await self.emit(customer_id, result)
-            fired.append((customer_id, result, raw))
-        if deliveries:
-            await asyncio.gather(*deliveries)
-        for customer_id, result, raw in fired:
-            self.record(customer_id, result, partition, raw)
+            await self.apply(customer_id, result, partition, raw)
 
     async def _hand_off(self, message: FoldRequested, partition: int) -> None:
         state, _ = self.load(message.customer_id)
@@ -247,7 +262,7 @@ class Processor:
         partition: int,
         before: bytes | None,
     ) -> None:
-        await self.emit(customer_id, result)
+        self.staging.expect(await self.emit(customer_id, result))
         self.record(customer_id, result, partition, before)
 
     async def emit(self, customer_id: str, result: engine.Result) -> list[Awaitable[Any]]:
@@ -295,7 +310,7 @@ class Processor:
     ) -> None:
         row = encode(state, partition)
         if row != before:  # a refused re-entry changes nothing: no changelog write
-            self.table[customer_id.encode()] = row
+            self.staging.put(customer_id.encode(), state, row, partition)
         self.index.schedule(partition, customer_id, state.next_due())
 
     async def maybe_flush(self) -> None:

@@ -37,6 +37,12 @@ class JourneySettings(BaseSettings):
     shop_name: str = Field(default="絆ストア", description="store_name in every message's data")
     tick_interval_seconds: float = Field(default=0.2, gt=0)
     sweep_batch: int = Field(default=20_000, ge=1)
+    input_batch: int = Field(
+        default=500, ge=1, description="inputs per unit of work (one acknowledgement wait)"
+    )
+    input_batch_within_seconds: float = Field(
+        default=0.02, gt=0, description="how long a unit of work waits to fill up"
+    )
     clock_skew_seconds: float = Field(
         default=300.0,
         ge=0,

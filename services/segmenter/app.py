@@ -7,7 +7,7 @@ segmenter.control ┘   (domain steps)     └─▶ segmenter.control (ticks, h
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
@@ -15,9 +15,9 @@ import faust
 from pydantic import BaseModel
 
 from runtime.app import create_app
-from runtime.batches import skip_tick_on_outage, stop_unless_delivered
+from runtime.batches import process_batches, skip_tick_on_outage, stop_unless_delivered
 from runtime.deadletter import FaustDeadLetters
-from runtime.intake import decoded
+from runtime.intake import decode_batch, decoded
 from runtime.redis import REDIS_OUTAGE, create_redis
 from runtime.settings import Settings, table_options
 from schemas.codec import encode
@@ -104,13 +104,26 @@ def build(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, Proces
     dead_letters = FaustDeadLetters(app, ns)
     limit = settings.max_message_bytes
 
+    async def customer_events(events: Sequence[Any]) -> None:
+        got = await decode_batch(
+            events, CUSTOMER_EVENTS.adapter, dead_letters, service=SERVICE, max_bytes=limit
+        )
+        await processor.on_customer_events(
+            [(g.value.customer_id, g.value.event, g.partition) for g in got]
+        )
+        await processor.maybe_flush()
+
     @app.agent(events_topic)
     async def apply_customer_events(stream: Any) -> None:
-        async for got in decoded(
-            stream, CUSTOMER_EVENTS.adapter, dead_letters, service=SERVICE, max_bytes=limit
-        ):
-            await processor.on_customer_event(got.value.customer_id, got.value.event, got.partition)
-            await processor.maybe_flush()
+        """In units of work of up to ``input_batch`` events (see the processor); faust
+        acknowledges a batch after it ran."""
+        await process_batches(
+            stream,
+            customer_events,
+            service=SERVICE,
+            max_batch=seg.input_batch,
+            within_seconds=seg.input_batch_within_seconds,
+        )
 
     @app.agent(changes_topic)
     async def apply_identity_changes(stream: Any) -> None:

@@ -6,6 +6,13 @@ Stream shape:
     identity.changes ──merged──▶ control[FoldRequested → absorbed's partition]
     control: tick / fold_requested / handed_off / forwarded / clock ──▶ the same as above
     sweep (timer) ──pop due from the time index──▶ control[TicksDue → owner's partition]
+
+Every handler runs in a unit of work over a batch of inputs (a batch of customer events;
+one control message, which may carry 500 ticks): the rows it writes are held back
+(:class:`runtime.batches.Staging`) until Kafka acknowledged every segment change the
+batch sent, and faust commits the inputs' offsets only after the batch. A crash either
+loses nothing or loses the rows with the uncommitted inputs, which are read again: the
+changes go out again with the same content (a consumer sees a repeat, never a gap).
 """
 
 from __future__ import annotations
@@ -13,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from runtime.batches import Staging
 from runtime.memory import release_free_memory
 from runtime.time_index import TimeIndex
 from schemas.events import RawEvent
@@ -91,26 +100,43 @@ class Processor:
         self.dirty: dict[str, CustomerState] = {}
         self.seen: dict[str, int] = {}  # only last_seen moved: a one-field view update
         self.serial = asyncio.Lock()
+        self.staging: Staging[CustomerState] = Staging(table)
 
     def load(self, customer_id: str) -> CustomerState | None:
-        raw = self.table.get(customer_id.encode())
+        key = customer_id.encode()
+        staged = self.staging.get(key)
+        if staged is not None:
+            return staged[0]
+        raw = self.table.get(key)
         return None if raw is None else decode_state(raw)[0]
 
-    # Each handler runs load -> domain -> emit -> store without another handler touching
-    # rows in between: the agents share one event loop, and an await inside (a send, a
-    # batch of ticks waiting for its acknowledgements) must not let a tick and an event
-    # both start from the same old row.
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[None]:
+        """One batch of inputs: load -> domain -> emit -> stage, then the changes'
+        acknowledgements, then the rows. No other handler touches rows in between: the
+        agents share one event loop, and an await inside (a send, the acknowledgements)
+        must not let a tick and an event both start from the same old row."""
+        async with self.serial:
+            try:
+                yield
+                await self.staging.commit()
+            finally:
+                self.staging.discard()  # after a failure: none of the batch's rows
 
     async def on_customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
-        async with self.serial:
-            await self._customer_event(customer_id, event, partition)
+        await self.on_customer_events([(customer_id, event, partition)])
+
+    async def on_customer_events(self, events: Sequence[tuple[str, RawEvent, int]]) -> None:
+        async with self.unit():
+            for customer_id, event, partition in events:
+                await self._customer_event(customer_id, event, partition)
 
     async def _customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
         state = self.load(customer_id)
         outcome = handlers.on_event(state, customer_id, event, self.clock.now(), self.policy)
         if state is not None and outcome.state is not None and _only_seen(state, outcome.state):
             metrics.APPLIED_CHANGED.inc()
-            self.table[customer_id.encode()] = encode_state(outcome.state, partition)
+            self.put(outcome.state, partition)
             self.seen[customer_id] = outcome.state.facts.last_seen or 0
             return
         if outcome.commands:
@@ -140,7 +166,7 @@ class Processor:
             await self.emitter.control(self.partition_of(absorbed), absorbed, request, wait=True)
 
     async def on_control(self, message: ControlMessage, partition: int) -> None:
-        async with self.serial:
+        async with self.unit():
             await self._control(message, partition)
 
     async def _control(self, message: ControlMessage, partition: int) -> None:
@@ -170,26 +196,14 @@ class Processor:
         await self.apply(outcome, partition)
 
     async def _ticks(self, customer_ids: list[str], now: int, partition: int) -> None:
-        """Re-score each customer; every segment change is acknowledged by Kafka before
-        any row that records it is written. (Change and row sit in different
-        partitions' producer batches, each sent when its own linger ends: a row could
-        otherwise reach the changelog first, and a crash then would lose the change for
-        good.) One acknowledgement round trip per batch of ticks."""
-        outcomes, deliveries = [], []
+        """Re-score each customer (the unit of work holds the rows back until every
+        change is acknowledged: one round trip per batch of ticks)."""
         for customer_id in dict.fromkeys(customer_ids):
-            outcome = handlers.on_tick(self.load(customer_id), now, self.policy)
-            deliveries += await self.emit(outcome)
-            outcomes.append(outcome)
-        if deliveries:
-            await asyncio.gather(*deliveries)
-        for outcome in outcomes:
-            if outcome.state is not None:
-                self.store(outcome.state, partition)
+            await self.apply(handlers.on_tick(self.load(customer_id), now, self.policy), partition)
 
     async def apply(self, outcome: handlers.Outcome, partition: int) -> None:
-        """Changes are sent before the row is written (see :meth:`_ticks` for why sent
-        first is not always stored first; on this path the window stays open)."""
-        await self.emit(outcome)
+        """Changes are sent now; the row is staged until they are acknowledged."""
+        self.staging.expect(await self.emit(outcome))
         if outcome.state is not None:
             self.store(outcome.state, partition)
         for command in outcome.commands:
@@ -205,8 +219,12 @@ class Processor:
         return deliveries
 
     def store(self, state: CustomerState, partition: int) -> None:
-        self.table[state.customer_id.encode()] = encode_state(state, partition)
+        self.put(state, partition)
         self.project(state, partition)
+
+    def put(self, state: CustomerState, partition: int) -> None:
+        row = encode_state(state, partition)
+        self.staging.put(state.customer_id.encode(), state, row, partition)
 
     def project(self, state: CustomerState, partition: int) -> None:
         """Index the next due time; the profile view is staged at the next flush."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from collections.abc import Awaitable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
 
 from schemas.channels import Channel, Purpose
 from schemas.commerce import LineItem, Money, Product
@@ -26,6 +30,8 @@ from schemas.events import (
     Source,
 )
 from schemas.identifiers import Identifiers
+from schemas.journeys import JourneyConverted
+from schemas.notifications import SendNotification
 from schemas.payloads import (
     AppOpenedPayload,
     CartChangedPayload,
@@ -216,3 +222,39 @@ class Story:
         for channel in channels:
             self.event(consent((at or T0) - DAY, channel))
         return self
+
+
+# -- fakes for the processor (the worker's wiring) -----------------------------------
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.requests: list[SendNotification] = []
+        self.sent: list[tuple[int, str, BaseModel]] = []
+
+    async def request(self, request: SendNotification) -> Awaitable[Any]:
+        self.requests.append(request)
+        return delivered()
+
+    async def conversion(self, conversion: JourneyConverted) -> Awaitable[Any]:
+        return delivered()
+
+    async def control(
+        self, partition: int, key: str, message: BaseModel, *, wait: bool = False
+    ) -> None:
+        self.sent.append((partition, key, message))
+
+
+def delivered() -> asyncio.Future[None]:
+    done = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
+class NoReports:
+    def stage(self, customer_id: str, output: Any) -> None: ...
+    def pending(self) -> int:
+        return 0
+
+    async def flush(self) -> int:
+        return 0

@@ -7,15 +7,14 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-from pydantic import BaseModel
-
-from schemas.journeys import JourneyConverted
 from schemas.notifications import SendNotification
 from services.journey.domain.policy import Policy
 from services.journey.messages import TICKS_PER_MESSAGE, TicksDue
 from services.journey.processor import JourneyClock, Processor
 from tests.unit.journey.builders import (
     HOUR,
+    NoReports,
+    Recorder,
     added,
     context_factory,
     followed,
@@ -24,39 +23,6 @@ from tests.unit.journey.builders import (
 )
 
 AT = jst(2030, 6, 3, 10, 0)  # a Monday morning: no quiet hours in the way
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.requests: list[SendNotification] = []
-        self.sent: list[tuple[int, str, BaseModel]] = []
-
-    async def request(self, request: SendNotification) -> Awaitable[Any]:
-        self.requests.append(request)
-        return delivered()
-
-    async def conversion(self, conversion: JourneyConverted) -> Awaitable[Any]:
-        return delivered()
-
-    async def control(
-        self, partition: int, key: str, message: BaseModel, *, wait: bool = False
-    ) -> None:
-        self.sent.append((partition, key, message))
-
-
-def delivered() -> asyncio.Future[None]:
-    done = asyncio.get_running_loop().create_future()
-    done.set_result(None)
-    return done
-
-
-class NoReports:
-    def stage(self, customer_id: str, output: Any) -> None: ...
-    def pending(self) -> int:
-        return 0
-
-    async def flush(self) -> int:
-        return 0
 
 
 async def carts(count: int) -> tuple[Processor, Recorder, list[str]]:

@@ -135,3 +135,43 @@ async def test_when_an_event_comes_while_ticks_wait_for_kafka_then_it_applies_af
     assert state is not None
     assert set(state.facts.orders) == {"o0", "again"}  # neither step overwrote the other
     assert state.standing.evaluated_day == processor.policy.calendar.day(ts(on_day(400)))
+
+
+# -- the event path: units of work over a batch of customer events -------------------
+
+
+async def test_when_an_order_moves_a_segment_then_its_row_waits_until_kafka_has_the_change() -> (
+    None
+):
+    processor, emitter, customers = await first_buyers(1)
+    emitter.hold(1)  # the second order: 初回客 -> よちよち客 (rfm); cpm may move too
+    rows = dict(processor.table)
+    buying = asyncio.create_task(
+        processor.on_customer_events([(customers[0], order("o-2", 5_000, on_day(0)), 1)])
+    )
+    await asyncio.wait_for(emitter.all_held.wait(), 5)
+
+    assert dict(processor.table) == rows  # the change is out, not acknowledged: no row yet
+    emitter.release()
+    await buying
+    assert processor.table[customers[0].encode()] != rows[customers[0].encode()]
+
+
+async def test_when_a_batch_holds_a_customer_twice_then_it_ends_as_one_by_one() -> None:
+    one_by_one, _, _ = await first_buyers(0)
+    batched, _, _ = await first_buyers(0)
+    events = [
+        ("c1", order("o-1", 5_000, on_day(0)), 1),
+        ("c1", order("o-2", 8_000, on_day(0)), 1),
+        ("c2", order("o-3", 3_000, on_day(0)), 1),
+    ]
+
+    for event in events:
+        await one_by_one.on_customer_events([event])
+    await batched.on_customer_events(events)
+
+    assert dict(batched.table) == dict(one_by_one.table)
+    assert [c.model_dump(exclude={"occurred_at"}) for c in batched.emitter.changes] == [  # type: ignore[attr-defined]
+        c.model_dump(exclude={"occurred_at"})
+        for c in one_by_one.emitter.changes  # type: ignore[attr-defined]
+    ]

@@ -1,0 +1,111 @@
+"""The processor's units of work on the event path: a batch's rows wait for Kafka to
+have the batch's requests (a crash can no longer keep a row whose request was lost),
+and a customer's second event in a batch starts from the first one's row."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+import pytest
+
+from schemas.notifications import SendNotification
+from services.journey.domain.policy import Policy
+from services.journey.processor import JourneyClock, Processor
+from tests.unit.journey.builders import (
+    HOUR,
+    NoReports,
+    Recorder,
+    added,
+    context_factory,
+    followed,
+    jst,
+    scenario_factory,
+)
+
+AT = jst(2030, 6, 3, 10, 0)  # a Monday morning: no quiet hours in the way
+AT_ONCE = [{"id": "send", "send": {"template": "thanks", "channels": ["line"]}}]
+
+
+class CountingTable(dict[bytes, bytes]):
+    """A table that counts writes (each one is a changelog record in the worker)."""
+
+    writes = 0
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.writes += 1
+        super().__setitem__(key, value)
+
+
+def processor(emitter: Recorder) -> Processor:
+    return Processor(
+        CountingTable(),
+        context_factory(scenario_factory(steps=AT_ONCE), policy=Policy(quiet_hours=None)),
+        emitter,
+        NoReports(),  # type: ignore[arg-type]
+        partition_of=lambda _: 2,
+        owned=lambda: {2},
+        clock=JourneyClock(skew_seconds=10 * 365 * 86_400),
+    )
+
+
+async def test_when_an_event_sends_at_once_then_its_row_waits_until_kafka_has_the_request() -> None:
+    emitter = Recorder()
+    journeys = processor(emitter)
+    await journeys.on_customer_event("c1", followed(AT - HOUR), 2)  # LINE: reachable
+    rows = dict(journeys.table)
+    held: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    sent = asyncio.Event()
+
+    async def hold(request: SendNotification) -> Awaitable[Any]:
+        emitter.requests.append(request)
+        sent.set()
+        return held
+
+    emitter.request = hold  # type: ignore[method-assign]
+    handling = asyncio.create_task(journeys.on_customer_events([("c1", added(AT), 2)]))
+    await asyncio.wait_for(sent.wait(), 5)
+
+    assert dict(journeys.table) == rows  # the request is out, not acknowledged: no row yet
+    held.set_result(None)
+    await handling
+    assert journeys.table[b"c1"] != rows[b"c1"]
+    assert [r.step_id for r in emitter.requests] == ["send"]
+
+
+async def test_when_a_request_is_refused_then_none_of_the_batch_rows_is_written() -> None:
+    emitter = Recorder()
+    journeys = processor(emitter)
+    await journeys.on_customer_event("c1", followed(AT - HOUR), 2)
+    rows = dict(journeys.table)
+
+    async def refused(request: SendNotification) -> Awaitable[Any]:
+        failed = asyncio.get_running_loop().create_future()
+        failed.set_exception(RuntimeError("broker refused"))
+        return failed
+
+    emitter.request = refused  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):  # in the worker: fail-stop, the batch is read again
+        await journeys.on_customer_events([("c2", followed(AT - HOUR), 2), ("c1", added(AT), 2)])
+
+    assert dict(journeys.table) == rows  # neither c2's row nor c1's new one
+    await journeys.on_customer_event("c3", followed(AT), 2)  # the next unit starts clean
+    assert set(journeys.table) == {b"c1", b"c3"}
+
+
+async def test_when_one_customer_has_two_events_in_a_batch_then_it_ends_as_one_by_one() -> None:
+    one_by_one, batched = Recorder(), Recorder()
+    alone, together = processor(one_by_one), processor(batched)
+    events = [("c1", followed(AT - HOUR), 2), ("c1", added(AT), 2), ("c2", followed(AT), 2)]
+
+    for event in events:
+        await alone.on_customer_events([event])
+    await together.on_customer_events(events)
+
+    assert dict(together.table) == dict(alone.table)
+    assert batched.requests == one_by_one.requests
+    assert together.index.size() == alone.index.size()
+    assert isinstance(together.table, CountingTable)
+    assert isinstance(alone.table, CountingTable)
+    assert (alone.table.writes, together.table.writes) == (3, 2)  # c1 written once
