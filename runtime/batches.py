@@ -15,7 +15,8 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar
 
 from faust.streams import _current_event
@@ -155,6 +156,20 @@ class Staging(Generic[S]):
         self.table = table
         self.rows: dict[bytes, tuple[S, bytes, int]] = {}
         self.deliveries: list[Awaitable[Any]] = []
+        self._serial = asyncio.Lock()
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[None]:
+        """One batch of inputs: load -> domain -> emit -> :meth:`put`, then the outputs'
+        acknowledgements, then the rows. Units run one at a time: a service's agents
+        share one event loop, and an await inside (a send, the acknowledgements) must
+        not let two handlers start from the same old row."""
+        async with self._serial:
+            try:
+                yield
+                await self.commit()
+            finally:
+                self.discard()  # after a failure: none of the batch's rows
 
     def get(self, key: bytes) -> tuple[S, bytes] | None:
         staged = self.rows.get(key)

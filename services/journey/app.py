@@ -142,7 +142,7 @@ def build(
         return agent
 
     async def customer_events(events: Sequence[Any]) -> None:
-        async with processor.unit():
+        async with processor.staging.unit():
             for event in events:  # in order: each one moves the clock at its own turn
                 if not processor.wants(event.message.value or b""):
                     continue

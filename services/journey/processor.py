@@ -19,11 +19,9 @@ again under the same notification_id, and the notifier drops the duplicates.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -116,7 +114,6 @@ class Processor:
         self.partition_of, self.owned, self.clock = partition_of, owned, clock
         self.sweep_batch, self.flush_batch = sweep_batch, flush_batch
         self.index = TimeIndex()
-        self.serial = asyncio.Lock()
         self.staging: Staging[CustomerState] = Staging(table)
         self.relevant = ctx.catalogue.relevant_types()
 
@@ -145,30 +142,17 @@ class Processor:
         raw = self.table.get(key)
         return (None, None) if raw is None else (decode(raw)[0], raw)
 
-    @asynccontextmanager
-    async def unit(self) -> AsyncIterator[None]:
-        """One batch of inputs: load -> engine -> emit -> stage, then the outputs'
-        acknowledgements, then the rows. No other handler touches rows in between: the
-        agents share one event loop, and an await inside (a send, the acknowledgements)
-        must not let a tick and an event both start from the same old row."""
-        async with self.serial:
-            try:
-                yield
-                await self.staging.commit()
-            finally:
-                self.staging.discard()  # after a failure: none of the batch's rows
-
     async def on_customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
         await self.on_customer_events([(customer_id, event, partition)])
 
     async def on_customer_events(self, events: Sequence[tuple[str, RawEvent, int]]) -> None:
-        async with self.unit():
+        async with self.staging.unit():
             for customer_id, event, partition in events:
                 await self.customer_event(customer_id, event, partition)
 
     async def customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
-        """One event, inside a :meth:`unit` (the agent peeks at each event in order with
-        :meth:`wants`, which moves the clock, then hands it here)."""
+        """One event, inside ``staging.unit()`` (the agent peeks at each event in order
+        with :meth:`wants`, which moves the clock, then hands it here)."""
         state, raw = self.load(customer_id)
         if state is not None and state.absorbed_into is not None:
             metrics.EVENTS_FORWARDED.inc()
@@ -181,7 +165,7 @@ class Processor:
         await self.apply(customer_id, result, partition, raw)
 
     async def on_segment_changes(self, changes: Sequence[tuple[SegmentChanged, int]]) -> None:
-        async with self.unit():
+        async with self.staging.unit():
             for change, partition in changes:
                 state, raw = self.load(change.customer_id)
                 if state is not None and state.absorbed_into is not None:
@@ -191,7 +175,7 @@ class Processor:
                 await self.apply(change.customer_id, result, partition, raw)
 
     async def on_outcomes(self, outcomes: Sequence[tuple[NotificationOutcome, int]]) -> None:
-        async with self.unit():
+        async with self.staging.unit():
             for outcome, partition in outcomes:
                 state, raw = self.load(outcome.customer_id)
                 if state is None or not state.sends:
@@ -212,7 +196,7 @@ class Processor:
             await self.emitter.control(self.partition_of(absorbed), absorbed, request, wait=True)
 
     async def on_control(self, message: ControlMessage, partition: int) -> None:
-        async with self.unit():
+        async with self.staging.unit():
             await self._control(message, partition)
 
     async def _control(self, message: ControlMessage, partition: int) -> None:

@@ -17,11 +17,9 @@ changes go out again with the same content (a consumer sees a repeat, never a ga
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -99,7 +97,6 @@ class Processor:
         self.clock, self.index = Clock(), TimeIndex(bucket=1)  # due: day numbers
         self.dirty: dict[str, CustomerState] = {}
         self.seen: dict[str, int] = {}  # only last_seen moved: a one-field view update
-        self.serial = asyncio.Lock()
         self.staging: Staging[CustomerState] = Staging(table)
 
     def load(self, customer_id: str) -> CustomerState | None:
@@ -110,24 +107,11 @@ class Processor:
         raw = self.table.get(key)
         return None if raw is None else decode_state(raw)[0]
 
-    @asynccontextmanager
-    async def unit(self) -> AsyncIterator[None]:
-        """One batch of inputs: load -> domain -> emit -> stage, then the changes'
-        acknowledgements, then the rows. No other handler touches rows in between: the
-        agents share one event loop, and an await inside (a send, the acknowledgements)
-        must not let a tick and an event both start from the same old row."""
-        async with self.serial:
-            try:
-                yield
-                await self.staging.commit()
-            finally:
-                self.staging.discard()  # after a failure: none of the batch's rows
-
     async def on_customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
         await self.on_customer_events([(customer_id, event, partition)])
 
     async def on_customer_events(self, events: Sequence[tuple[str, RawEvent, int]]) -> None:
-        async with self.unit():
+        async with self.staging.unit():
             for customer_id, event, partition in events:
                 await self._customer_event(customer_id, event, partition)
 
@@ -166,7 +150,7 @@ class Processor:
             await self.emitter.control(self.partition_of(absorbed), absorbed, request, wait=True)
 
     async def on_control(self, message: ControlMessage, partition: int) -> None:
-        async with self.unit():
+        async with self.staging.unit():
             await self._control(message, partition)
 
     async def _control(self, message: ControlMessage, partition: int) -> None:
