@@ -26,6 +26,10 @@ SWEEP_DUE = Counter("kizuna_segmenter_sweep_due_total", "Customers found due by 
 CUSTOMERS = Gauge(
     "kizuna_segmenter_customers", "Customer rows this worker's active partitions hold"
 )
+CLOCK_PINNED = Gauge(
+    "kizuna_segmenter_clock_pinned_seconds",
+    "Event time (epoch s) a ClockSet pinned the clock to (replays, tests); 0: the wall clock",
+)
 TIME_INDEX_ENTRIES = Gauge(
     "kizuna_segmenter_time_index_entries", "Customers waiting in the time index"
 )

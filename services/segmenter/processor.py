@@ -157,6 +157,7 @@ class Processor:
         now = self.clock.now()
         if isinstance(message, ClockSet):
             self.clock.pinned = epoch(message.as_of)
+            metrics.CLOCK_PINNED.set(self.clock.pinned)
             return
         if isinstance(message, EventForwarded):
             await self._customer_event(message.customer_id, message.event, partition)

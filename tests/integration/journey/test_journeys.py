@@ -21,6 +21,7 @@ from schemas.identity import CustomersMerged
 from schemas.notifications import SendNotification
 from schemas.topics import IDENTITY_CHANGES, JOURNEY_CONVERSIONS, NOTIFICATIONS_REQUESTED
 from services.journey.adapters.partitioning import partition_function
+from simulator.observe import Scrape, parse
 from tests.integration.conftest import consume
 from tests.integration.journey.helpers import (
     BASE,
@@ -91,10 +92,12 @@ def test_when_the_same_customer_buys_in_a_store_then_no_reminder(
     """Identity stitches the web visitor and the store's member card; the journey sees
     one customer whose store purchase ends the online cart journey."""
     worker_factory("services.identity")
-    journey_worker()
+    worker = journey_worker()
     buyer = cart_then_store_visit(producer, settings, BASE, 1, buys_in_store=True)
     browser = cart_then_store_visit(producer, settings, BASE, 2, buys_in_store=False)
-    time.sleep(3)  # identity resolves and the journey takes both carts in
+    # identity resolves the 7 events and the journey takes them in before the clock
+    # moves: a store receipt that came after the reminder was due would be too late
+    wait_for_metric(worker, "kizuna_journey_events_total", 7)
     advance_clock(producer, settings, BASE + HOUR + MINUTE)
     got = carts(requests(requested, 1, quiet=4))
     assert [(r.customer_id, r.step_id) for r in got] == [(browser, "reminder_1")]
@@ -298,13 +301,12 @@ def carts(got: list[SendNotification]) -> list[SendNotification]:
 
 
 def wait_for_metric(worker: Any, name: str, value: float, timeout: float = 30.0) -> None:
+    """Wait until a metric, summed over its labels, reaches ``value``."""
     deadline = time.monotonic() + timeout
     seen = None
     while time.monotonic() < deadline:
-        for line in worker.metrics().splitlines():
-            if line.startswith(name + " "):
-                seen = float(line.split()[1])
-                if seen >= value:
-                    return
+        seen = Scrape(parse(worker.metrics())).total(name)
+        if seen is not None and seen >= value:
+            return
         time.sleep(0.3)
     raise AssertionError(f"{name} stayed at {seen}, wanted {value}")

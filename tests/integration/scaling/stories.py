@@ -81,7 +81,8 @@ class SegmenterStory:
 
 
 def segmenter_story(customers: int = 48) -> SegmenterStory:
-    # midday in Tokyo, so no event sits near a business-day edge however long the run takes
+    # midday in Tokyo, and the workers' clocks are pinned here (run_segmenter) so that
+    # "today" does not follow the wall clock past midnight while the story runs
     now = datetime.now(UTC).replace(hour=3, minute=0, second=0, microsecond=0)
     ids = [f"buyer-{n}" for n in range(customers)]
     events: dict[str, list[RawEvent]] = {}

@@ -37,6 +37,7 @@ from services.identity.resolver import observe_event
 from services.identity.settings import IdentitySettings
 from services.journey.adapters.partitioning import partition_function
 from services.segmenter.adapters.profiles import profile_key
+from simulator.observe import Scrape, parse
 from tests.integration.identity.test_replay import reference
 from tests.integration.journey import helpers as journey_feed
 from tests.integration.scaling.deployment import Deployment, Service, flush, read_until_quiet
@@ -224,6 +225,8 @@ def run_segmenter(
 ) -> dict[str, Any]:
     settings = service.settings
     changes = deployment.consumer("segmenter", SEGMENT_CHANGES)
+    pin_clock(producer, service, story.now)  # "today" must not follow the wall clock past
+    # midnight in Tokyo between the runs: recency scores would differ by a day
     for customer, events in story.events.items():
         segmenter_feed.send_events(producer, settings, customer, *events)
     got = read_until_quiet(changes, SEGMENT_CHANGES, at_least=2 * len(story.events), timeout=90)
@@ -242,6 +245,21 @@ def run_segmenter(
         )
     time.sleep(1.0)  # the view flushes every 0.1 s
     return {"moves": moves, "profiles": profiles(settings, story.customers)}
+
+
+def pin_clock(producer: Producer, service: Service, at: datetime) -> None:
+    """Pin every segmenter worker's clock to ``at`` and wait until each has it."""
+    segmenter_feed.set_clock(producer, service.settings, at)
+    wanted, deadline = at.timestamp(), time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pinned = [
+            Scrape(parse(w.metrics())).total("kizuna_segmenter_clock_pinned_seconds")
+            for w in service.workers
+        ]
+        if all(p == wanted for p in pinned):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"segmenter clocks {pinned}, wanted {wanted}")
 
 
 def profiles(settings: Settings, customers: list[str]) -> dict[str, dict[str, str]]:

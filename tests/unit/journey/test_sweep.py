@@ -10,9 +10,10 @@ from typing import Any
 from schemas.notifications import SendNotification
 from services.journey.domain.policy import Policy
 from services.journey.messages import TICKS_PER_MESSAGE, TicksDue
-from services.journey.processor import JourneyClock, Processor
+from services.journey.processor import Processor
 from tests.unit.journey.builders import (
     HOUR,
+    EventClock,
     NoReports,
     Recorder,
     added,
@@ -28,7 +29,7 @@ AT = jst(2030, 6, 3, 10, 0)  # a Monday morning: no quiet hours in the way
 async def carts(count: int) -> tuple[Processor, Recorder, list[str]]:
     """``count`` customers on partition 2, each with a cart left at ``AT``."""
     emitter = Recorder()
-    clock = JourneyClock(skew_seconds=10 * 365 * 86_400)
+    clock = EventClock(AT - 2 * HOUR)
     processor = Processor(
         {},
         context_factory(scenario_factory(), policy=Policy(quiet_hours=None)),

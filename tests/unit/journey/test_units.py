@@ -12,9 +12,10 @@ import pytest
 
 from schemas.notifications import SendNotification
 from services.journey.domain.policy import Policy
-from services.journey.processor import JourneyClock, Processor
+from services.journey.processor import Processor
 from tests.unit.journey.builders import (
     HOUR,
+    EventClock,
     NoReports,
     Recorder,
     added,
@@ -46,7 +47,7 @@ def processor(emitter: Recorder) -> Processor:
         NoReports(),  # type: ignore[arg-type]
         partition_of=lambda _: 2,
         owned=lambda: {2},
-        clock=JourneyClock(skew_seconds=10 * 365 * 86_400),
+        clock=EventClock(AT - 2 * HOUR),
     )
 
 
