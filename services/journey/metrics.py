@@ -36,6 +36,14 @@ RECOVERED = Counter(
 RECOVERED_REVENUE = Counter(
     "kizuna_journey_recovered_revenue_yen_total", "Revenue of recovered orders", ["journey"]
 )
+MERGES = Counter(
+    "kizuna_journey_merges_total",
+    "Identity merges moving journey state: fold requested, state handed off, folded in",
+    ["stage"],
+)
+MERGE_REQUESTED = MERGES.labels("requested")
+MERGE_HANDED_OFF = MERGES.labels("handed_off")
+MERGE_FOLDED = MERGES.labels("folded")
 INSTANCES = Gauge("kizuna_journey_instances_active", "Customers with a pending journey step")
 TIMERS = Gauge("kizuna_journey_timers_pending", "Pending timers in this worker's due index")
 LATENESS = Histogram(

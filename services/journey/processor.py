@@ -194,6 +194,7 @@ class Processor:
                 survivor_partition=survivor_partition,
             )
             await self.emitter.control(self.partition_of(absorbed), absorbed, request, wait=True)
+            metrics.MERGE_REQUESTED.inc()
 
     async def on_control(self, message: ControlMessage, partition: int) -> None:
         async with self.staging.unit():
@@ -213,6 +214,7 @@ class Processor:
             state, raw = self.load(message.customer_id)
             result = engine.merge(state, absorbed, self.clock.now(), self.ctx)
             await self.apply(message.customer_id, result, partition, raw)
+            metrics.MERGE_FOLDED.inc()
 
     async def _ticks(self, customer_ids: list[str], partition: int) -> None:
         """Fire what is due for each customer (the unit of work holds the rows back
@@ -236,6 +238,7 @@ class Processor:
         )
         await self.emitter.control(message.survivor_partition, message.survivor, handed, wait=True)
         self.store(message.customer_id, CustomerState(absorbed_into=message.survivor), partition)
+        metrics.MERGE_HANDED_OFF.inc()
 
     # -- effects -----------------------------------------------------------------
 

@@ -37,7 +37,7 @@ from schemas.payloads import ConsentPayload, PageViewedPayload
 from schemas.topics import NOTIFICATIONS_OUTCOMES, raw_topic_for
 from services.journey.domain.policy import in_holdout
 from services.journey.settings import JourneySettings
-from tests.integration.conftest import ROOT, Worker
+from tests.integration.conftest import ROOT, Worker, wait_for_metric
 
 WEB_KEY = "e2e-web-key"
 DAY, HOUR, MINUTE = 86_400.0, 3600.0, 60.0
@@ -205,7 +205,9 @@ def test_a_day_at_the_shop(
             [("S01", "r-alice-1", BASE + 20 * MINUTE, f"CARD-{people['alice']}", 4_200)],
         ),
     )
-    time.sleep(5)  # identity stitches, the journeys take the carts in
+    # identity stitches the 21 events so far and the journeys take them in before the
+    # clock moves (a store receipt taken in after the reminder was due would come too late)
+    wait_for_metric(journey, "kizuna_journey_events_total", 21)
 
     ids = {name: lookup(identity, f"member_id:{member}") for name, member in people.items()}
     policy = JourneySettings().policy()

@@ -21,6 +21,7 @@ from runtime.kafka import create_admin, create_consumer, create_producer
 from runtime.settings import Settings
 from runtime.topics import delete_topics, ensure_topics
 from schemas.topics import CATALOGUE
+from simulator.observe import Scrape, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +71,20 @@ def consume(consumer: Consumer, count: int, timeout: float = 30.0) -> list[Any]:
         got.append(message)
     assert len(got) >= count, f"expected {count} messages within {timeout}s, got {len(got)}"
     return got
+
+
+def wait_for_metric(
+    worker: Worker, name: str, value: float, timeout: float = 30.0, **labels: str
+) -> None:
+    """Wait until a metric (summed over the samples with ``labels``) reaches ``value``."""
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        seen = Scrape(parse(worker.metrics())).total(name, **labels)
+        if seen is not None and seen >= value:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{name} stayed at {seen}, wanted {value}")
 
 
 @pytest.fixture

@@ -21,8 +21,7 @@ from schemas.identity import CustomersMerged
 from schemas.notifications import SendNotification
 from schemas.topics import IDENTITY_CHANGES, JOURNEY_CONVERSIONS, NOTIFICATIONS_REQUESTED
 from services.journey.adapters.partitioning import partition_function
-from simulator.observe import Scrape, parse
-from tests.integration.conftest import consume
+from tests.integration.conftest import consume, wait_for_metric
 from tests.integration.journey.helpers import (
     BASE,
     JOURNEY,
@@ -112,14 +111,14 @@ def test_when_an_order_arrives_late_with_an_earlier_event_time_then_it_still_can
     consumer_factory: Callable[..., Consumer],
 ) -> None:
     conversions = consumer_factory(JOURNEY_CONVERSIONS.name(settings.namespace))
-    journey_worker()
+    worker = journey_worker()
     [customer] = treated("late", "cart_abandonment", 0.05)
     send_events(producer, settings, customer, followed(BASE - DAY), added(BASE))
     advance_clock(producer, settings, BASE + HOUR + MINUTE)
     assert len(requests(requested, 1)) == 1  # reminder 1 went out before the order was known
     # the order was placed at 10:30 but its event reaches us only now, a day later
     send_events(producer, settings, customer, order(BASE + 30 * MINUTE, cart_id="cart-1"))
-    time.sleep(1)
+    wait_for_metric(worker, "kizuna_journey_events_total", 4)  # taken in before the clock moves
     advance_clock(producer, settings, BASE + DAY + MINUTE)
     advance_clock(producer, settings, BASE + 3 * DAY + MINUTE)
     later = requests(requested, 1, timeout=8, quiet=3)  # the order's thank-you mail
@@ -227,7 +226,7 @@ def test_when_the_worker_is_killed_with_timers_pending_then_each_step_fires_exac
 def test_when_two_customers_merge_mid_journey_then_the_survivor_continues_without_repeats(
     settings: Settings, producer: Producer, journey_worker: Callable[[], Any], requested: Consumer
 ) -> None:
-    journey_worker()
+    worker = journey_worker()
     web, store = treated("merge", "cart_abandonment", 0.05, count=2)
     send_events(producer, settings, web, followed(BASE - DAY), added(BASE))
     advance_clock(producer, settings, BASE + HOUR + MINUTE)
@@ -247,7 +246,8 @@ def test_when_two_customers_merge_mid_journey_then_the_survivor_continues_withou
         partition=partition,
     )
     assert producer.flush(10) == 0
-    time.sleep(2)  # the fold request and the hand-off travel through the control topic
+    # the fold request and the hand-off travel through the control topic
+    wait_for_metric(worker, "kizuna_journey_merges_total", 1, stage="folded")
     advance_clock(producer, settings, BASE + DAY + MINUTE)
     second = requests(requested, 1)
     advance_clock(producer, settings, BASE + 3 * DAY + MINUTE)
@@ -298,15 +298,3 @@ def http_json(worker: Any, path: str) -> Any:
 
 def carts(got: list[SendNotification]) -> list[SendNotification]:
     return [r for r in got if r.journey_id == "cart_abandonment"]
-
-
-def wait_for_metric(worker: Any, name: str, value: float, timeout: float = 30.0) -> None:
-    """Wait until a metric, summed over its labels, reaches ``value``."""
-    deadline = time.monotonic() + timeout
-    seen = None
-    while time.monotonic() < deadline:
-        seen = Scrape(parse(worker.metrics())).total(name)
-        if seen is not None and seen >= value:
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"{name} stayed at {seen}, wanted {value}")

@@ -295,6 +295,7 @@ def run_journey(
         got += read_until_quiet(requests, NOTIFICATIONS_REQUESTED, at_least=1)
         if step == MERGE_AFTER_STEP:
             send_journey_merges(producer, settings, story)
+            folded(service, len(story.merges))
     return {r.notification_id: (r.customer_id, r.journey_id, r.step_id) for r in got}
 
 
@@ -316,4 +317,18 @@ def send_journey_merges(producer: Producer, settings: Settings, story: JourneySt
             partition=partition_of(survivor),
         )
     flush(producer)
-    time.sleep(3)  # fold request and hand-off travel through the control topic
+
+
+def folded(service: Service, merges: int, timeout: float = 30.0) -> None:
+    """Wait until the survivors' workers folded every absorbed customer's state in (fold
+    request and hand-off travel through the control topic)."""
+    deadline, done = time.monotonic() + timeout, 0.0
+    while time.monotonic() < deadline:
+        done = sum(
+            Scrape(parse(w.metrics())).total("kizuna_journey_merges_total", stage="folded") or 0
+            for w in service.workers
+        )
+        if done >= merges:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{done} of {merges} merges folded")
