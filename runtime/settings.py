@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop", description="the workers' event loop (uvloop: ~15 % more per core)"
     )
+    gc_thresholds: tuple[int, int, int] = Field(
+        default=(50_000, 20, 100),
+        description="Python's cyclic GC thresholds for the workers (gc.set_threshold). "
+        "CPython's (700, 10, 10) collects every 700 net allocations, and the older "
+        "generations it then walks hold the workers' caches and indexes: half of "
+        "identity's CPU went there. Set [700,10,10] to restore CPython's",
+    )
     profile_path: str | None = Field(
         default=None, description="Write a cProfile of the worker here when it stops"
     )

@@ -9,9 +9,9 @@ Names follow the Segment e-commerce spec in the past tense (``Product Added`` ->
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter, model_validator
 
 from schemas.base import SCHEMA_VERSION, EventTime, Frozen, Id
 from schemas.identifiers import Identifiers
@@ -66,6 +66,15 @@ class EventContext(Frozen):
     campaign: Campaign | None = None
     app_version: str | None = Field(default=None, max_length=64)
     store_id: Id | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        """An SDK's ``"device": null`` is no device: dropped here as encoding drops it,
+        so an event read back from Kafka equals the one written (dedup, replays)."""
+        if isinstance(data, dict) and None in data.values():
+            return {k: v for k, v in data.items() if v is not None}
+        return data
 
 
 class EventEnvelope(Frozen):

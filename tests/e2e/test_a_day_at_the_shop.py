@@ -213,9 +213,18 @@ def test_a_day_at_the_shop(
     policy = JourneySettings().policy()
     assert not in_holdout(policy, ids["dave"], "cart_abandonment", 0.05), "pick another name"
 
-    for later in (HOUR + MINUTE, DAY + MINUTE, 3 * DAY + MINUTE, 15 * DAY):
+    # each reminder must go out before the clock jumps on: one that is a day late has
+    # expired and is skipped (Dave is the only one with a cart left and a channel)
+    for reminder, later in enumerate((HOUR + MINUTE, DAY + MINUTE, 3 * DAY + MINUTE), 1):
         heartbeat(producer, settings, BASE + later)
-        time.sleep(4)
+        wait_for_metric(
+            journey,
+            "kizuna_journey_notifications_requested_total",
+            reminder,
+            journey="cart_abandonment",
+        )
+    heartbeat(producer, settings, BASE + 15 * DAY)
+    time.sleep(4)  # the later journeys' sends (nothing waits on them here)
 
     def dave_has_three(got: list[NotificationOutcome]) -> bool:
         carts = [

@@ -117,3 +117,14 @@ def test_when_a_customer_event_carries_an_event_from_year_9999_then_it_is_invali
 
     assert caught.value.reason == "invalid"
     assert "event.order_completed.occurred_at" in caught.value.detail
+
+
+def test_when_an_sdk_sends_a_null_context_key_then_the_event_reads_back_equal() -> None:
+    """Found by the property above: an extra context key holding null was dropped by
+    encoding but kept by decoding, so the same event read back was a different one."""
+    sent = orjson.dumps(RAW[0] | {"context": {"device": None, "page": {"url": "/"}}})
+
+    event = decode(RAW_EVENT_ADAPTER, sent)
+
+    assert "device" not in (event.context.model_extra or {})
+    assert decode(RAW_EVENT_ADAPTER, encode(event)) == event
