@@ -92,12 +92,23 @@ def _add_health(app: faust.App, service: str) -> None:
             return self.json(body, status=200 if ready else 503)
 
 
-def run_worker(app: faust.App, settings: Settings, service: str) -> None:
+FAST_GC = (50_000, 20, 100)
+"""Collect cyclic garbage every 50,000 net allocations (CPython: 700): identity resolves
+~1.55x, the segmenter ~1.3x as many events per second."""
+CPYTHON_GC = (700, 10, 10)
+"""CPython's thresholds: the journey keeps them. Collected rarely, the garbage of a due
+index rebuild fragments the heap around the index: 1M pending timers took ~300 B of RSS
+each instead of ~267 (its target is 300), for ~15 % more events per second."""
+
+
+def run_worker(
+    app: faust.App, settings: Settings, service: str, gc_thresholds: tuple[int, int, int] = FAST_GC
+) -> None:
     """Start the worker in the foreground; SIGTERM/SIGINT stop it cleanly."""
     configure_logging(service, settings.log_level, settings.log_format)
     if settings.event_loop == "uvloop":
         mode.loop.use("uvloop")  # before the worker makes its loop
-    tune_gc(settings.gc_thresholds)
+    tune_gc(settings.gc_thresholds or gc_thresholds)
     if settings.profile_path:
         _profile_until_exit(settings.profile_path)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)

@@ -52,12 +52,12 @@ class Settings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop", description="the workers' event loop (uvloop: ~15 % more per core)"
     )
-    gc_thresholds: tuple[int, int, int] = Field(
-        default=(50_000, 20, 100),
-        description="Python's cyclic GC thresholds for the workers (gc.set_threshold). "
-        "CPython's (700, 10, 10) collects every 700 net allocations, and the older "
-        "generations it then walks hold the workers' caches and indexes: half of "
-        "identity's CPU went there. Set [700,10,10] to restore CPython's",
+    gc_thresholds: tuple[int, int, int] | None = Field(
+        default=None,
+        description="Python's cyclic GC thresholds (gc.set_threshold); unset: the "
+        "service's own (runtime.app.FAST_GC, or CPython's (700, 10, 10) for journey). "
+        "CPython's collect every 700 net allocations and walk the caches and indexes "
+        "that live as long as the worker: half of identity's CPU went there",
     )
     profile_path: str | None = Field(
         default=None, description="Write a cProfile of the worker here when it stops"

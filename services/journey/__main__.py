@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from runtime.app import run_worker
+from runtime.app import CPYTHON_GC, run_worker
 from runtime.kafka import create_admin
 from runtime.redis import create_redis
 from runtime.settings import Settings, load_settings
@@ -31,7 +31,7 @@ def main() -> None:
         specs=[control_spec(partitions), changelog_spec(SERVICE, TABLE, partitions)],
     )
     app, _ = build(settings, journey, ctx)
-    run_worker(app, settings, SERVICE)
+    run_worker(app, settings, SERVICE, gc_thresholds=CPYTHON_GC)  # memory per timer
 
 
 async def _context(settings: Settings, journey: JourneySettings) -> Context:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from runtime.app import tune_gc
+from runtime.app import FAST_GC, tune_gc
 from runtime.settings import load_settings
 
 
@@ -21,7 +21,7 @@ def restore_gc() -> Iterator[None]:
 
 @pytest.mark.usefixtures("restore_gc")
 def test_when_a_worker_starts_then_gc_runs_less_often_and_skips_what_startup_made() -> None:
-    tune_gc(load_settings().gc_thresholds)
+    tune_gc(load_settings().gc_thresholds or FAST_GC)
 
     assert gc.get_threshold() == (50_000, 20, 100)
     assert gc.get_freeze_count() > 10_000  # modules, schemas: never walked again
