@@ -360,7 +360,11 @@ def profiles_count_each_order_once(
         deadline = time.monotonic() + 60
         while shown() != expected and time.monotonic() < deadline:
             time.sleep(0.3)
-        assert shown() == expected
+        now = shown()
+        wrong = {
+            m: f"{now[m]} shown, {expected[m]} placed" for m in expected if now[m] != expected[m]
+        }
+        assert not wrong, f"profiles (orders, yen) not as placed after 60s: {wrong}"
     finally:
         client.close()
 
