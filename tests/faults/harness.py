@@ -38,7 +38,7 @@ from schemas.topics import (
     NOTIFICATIONS_REQUESTED,
 )
 from services.notifier.adapters.line import retry_key
-from tests.integration.conftest import ROOT, Worker
+from tests.integration.conftest import ROOT, Worker, wait_until
 from tests.integration.notifier.conftest import CART_DATA, consent, line_followed
 from tests.integration.notifier.fakes import ThreadedFake
 
@@ -158,15 +158,6 @@ class ShopTraffic:
             except OSError as err:
                 self.refusals[type(err).__name__] += 1
             time.sleep(0.2)
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout:.0f}s: {what}")
 
 
 def read_topic(

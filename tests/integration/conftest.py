@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,18 +73,37 @@ def consume(consumer: Consumer, count: int, timeout: float = 30.0) -> list[Any]:
     return got
 
 
-def wait_for_metric(
-    worker: Worker, name: str, value: float, timeout: float = 30.0, **labels: str
+def wait_until(
+    check: Callable[[], bool], timeout: float = 30.0, what: str | Callable[[], str] = "condition"
 ) -> None:
-    """Wait until a metric (summed over the samples with ``labels``) reaches ``value``."""
+    """Poll ``check`` until it holds; fail naming ``what`` (a callable: said at the end)."""
     deadline = time.monotonic() + timeout
-    seen = None
     while time.monotonic() < deadline:
-        seen = Scrape(parse(worker.metrics())).total(name, **labels)
-        if seen is not None and seen >= value:
+        if check():
             return
-        time.sleep(0.3)
-    raise AssertionError(f"{name} stayed at {seen}, wanted {value}")
+        time.sleep(0.2)
+    said = what() if callable(what) else what
+    raise AssertionError(f"not within {timeout:.0f}s: {said}")
+
+
+def wait_for_metric(
+    workers: Worker | Sequence[Worker],
+    name: str,
+    value: float,
+    timeout: float = 30.0,
+    **labels: str,
+) -> None:
+    """Wait until a metric, summed over the samples with ``labels`` of every worker given,
+    reaches ``value``."""
+    every = [workers] if isinstance(workers, Worker) else list(workers)
+    seen: list[float] = []
+
+    def reached() -> bool:
+        total = sum(Scrape(parse(w.metrics())).total(name, **labels) or 0.0 for w in every)
+        seen[:] = [total]
+        return total >= value
+
+    wait_until(reached, timeout, lambda: f"{name} stayed at {seen}, wanted {value}")
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from schemas.topics import (
 )
 from services.notifier.adapters.line import retry_key
 from services.notifier.domain.tokens import sign
-from tests.integration.conftest import Worker, consume
+from tests.integration.conftest import Worker, consume, wait_until
 from tests.integration.notifier.conftest import (
     CART_DATA,
     app_opened,
@@ -83,15 +83,6 @@ def produce_customer(producer: Producer, settings: Settings, customer_id: str, *
         )
         producer.produce(topic, key=customer_id.encode(), value=encode(item))
     assert producer.flush(10) == 0
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def request(notification_id: str, channels: tuple[Channel, ...]) -> SendNotification:

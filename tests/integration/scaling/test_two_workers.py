@@ -38,6 +38,7 @@ from services.identity.settings import IdentitySettings
 from services.journey.adapters.partitioning import partition_function
 from services.segmenter.adapters.profiles import profile_key
 from simulator.observe import Scrape, parse
+from tests.integration.conftest import wait_for_metric, wait_until
 from tests.integration.identity.test_replay import reference
 from tests.integration.journey import helpers as journey_feed
 from tests.integration.scaling.deployment import Deployment, Service, flush, read_until_quiet
@@ -250,16 +251,16 @@ def run_segmenter(
 def pin_clock(producer: Producer, service: Service, at: datetime) -> None:
     """Pin every segmenter worker's clock to ``at`` and wait until each has it."""
     segmenter_feed.set_clock(producer, service.settings, at)
-    wanted, deadline = at.timestamp(), time.monotonic() + 30
-    while time.monotonic() < deadline:
-        pinned = [
-            Scrape(parse(w.metrics())).total("kizuna_segmenter_clock_pinned_seconds")
-            for w in service.workers
-        ]
-        if all(p == wanted for p in pinned):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"segmenter clocks {pinned}, wanted {wanted}")
+
+    def pinned() -> list[float | None]:
+        metric = "kizuna_segmenter_clock_pinned_seconds"
+        return [Scrape(parse(w.metrics())).total(metric) for w in service.workers]
+
+    wanted = at.timestamp()
+    wait_until(
+        lambda: all(p == wanted for p in pinned()),
+        what=lambda: f"segmenter clocks {pinned()}, wanted {wanted}",
+    )
 
 
 def profiles(settings: Settings, customers: list[str]) -> dict[str, dict[str, str]]:
@@ -295,7 +296,10 @@ def run_journey(
         got += read_until_quiet(requests, NOTIFICATIONS_REQUESTED, at_least=1)
         if step == MERGE_AFTER_STEP:
             send_journey_merges(producer, settings, story)
-            folded(service, len(story.merges))
+            # fold request and hand-off travel through the control topic
+            wait_for_metric(
+                service.workers, "kizuna_journey_merges_total", len(story.merges), stage="folded"
+            )
     return {r.notification_id: (r.customer_id, r.journey_id, r.step_id) for r in got}
 
 
@@ -317,18 +321,3 @@ def send_journey_merges(producer: Producer, settings: Settings, story: JourneySt
             partition=partition_of(survivor),
         )
     flush(producer)
-
-
-def folded(service: Service, merges: int, timeout: float = 30.0) -> None:
-    """Wait until the survivors' workers folded every absorbed customer's state in (fold
-    request and hand-off travel through the control topic)."""
-    deadline, done = time.monotonic() + timeout, 0.0
-    while time.monotonic() < deadline:
-        done = sum(
-            Scrape(parse(w.metrics())).total("kizuna_journey_merges_total", stage="folded") or 0
-            for w in service.workers
-        )
-        if done >= merges:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{done} of {merges} merges folded")
