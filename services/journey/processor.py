@@ -126,6 +126,8 @@ class Processor:
         try:
             event = orjson.loads(raw)["event"]
             kind, occurred = event["type"], event["occurred_at"]
+            if not isinstance(kind, str):  # e.g. an object: unhashable, and invalid anyway
+                return True
             self.clock.observe(datetime.fromisoformat(occurred).timestamp())
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return True

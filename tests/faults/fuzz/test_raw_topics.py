@@ -37,6 +37,7 @@ HAND_MADE = [
     b"[" * 300 + b"]" * 300,
     b'["order_completed"]',
     orjson.dumps(ORDER | {"type": "order_teleported"}),
+    orjson.dumps(ORDER | {"type": {"order_completed": True}}),  # had stopped the journey
     orjson.dumps(ORDER | {"occurred_at": "9999-12-31T23:59:59Z"}),
     orjson.dumps(ORDER | {"occurred_at": "0001-01-01T00:00:00Z"}),
     orjson.dumps(ORDER | {"payload": ORDER["payload"] | {"money": {"subtotal": -1, "total": -1}}}),

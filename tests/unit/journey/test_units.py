@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
 from schemas.notifications import SendNotification
@@ -110,3 +112,27 @@ async def test_when_one_customer_has_two_events_in_a_batch_then_it_ends_as_one_b
     assert isinstance(together.table, CountingTable)
     assert isinstance(alone.table, CountingTable)
     assert (alone.table.writes, together.table.writes) == (3, 2)  # c1 written once
+
+
+@pytest.mark.parametrize("kind", [{"type": "product_added"}, ["product_added"], 7, None, True])
+def test_when_a_customer_event_has_a_type_that_is_no_string_then_it_goes_to_the_decoder(
+    kind: Any,
+) -> None:
+    """The peek lets it through (the decoder dead-letters it) and never moves the clock;
+    an object as type had stopped the worker: ``unhashable type: 'dict'``."""
+    journeys = processor(Recorder())
+    before = journeys.clock.now()
+    later = datetime.fromtimestamp(AT + HOUR, UTC).isoformat()
+    raw = orjson.dumps({"customer_id": "c1", "event": {"type": kind, "occurred_at": later}})
+
+    assert journeys.wants(raw)
+    assert journeys.clock.now() == before
+
+
+def test_when_a_customer_event_has_a_type_no_journey_uses_then_it_is_skipped() -> None:
+    journeys = processor(Recorder())
+    later = datetime.fromtimestamp(AT + HOUR, UTC).isoformat()
+    raw = orjson.dumps({"event": {"type": "page_viewed", "occurred_at": later}})
+
+    assert not journeys.wants(raw)
+    assert journeys.clock.now() == AT + HOUR  # every event moves the shop's clock
