@@ -23,6 +23,7 @@ from faust.streams import _current_event
 
 from runtime.intake import stage_of
 from runtime.metrics import processing
+from runtime.store import ChangelogTable
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,9 @@ class Staging(Generic[S]):
             await asyncio.gather(*self.deliveries)
         events = _BATCH_EVENTS.get(None)
         for key, (_, row, partition) in self.rows.items():
+            if isinstance(self.table, ChangelogTable):  # no faust: the partition is given
+                self.table.put(key, row, partition)
+                continue
             if events is None:  # one message, handled in the stream's own iteration
                 self.table[key] = row
                 continue

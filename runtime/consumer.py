@@ -81,10 +81,17 @@ class BatchConsumer:
         session_timeout_seconds: float,
         drain_seconds: float = 30.0,
         carry_over_from: str | None = None,
-        **extra: Any,
+        on_assigned: Callable[[list[TopicPartition]], None] | None = None,
+        after_rebalance: Callable[[], Awaitable[None]] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         """``carry_over_from``: the consumer group that read these topics before (a faust
-        agent's); partitions this group never committed start where that one stopped."""
+        agent's); partitions this group never committed start where that one stopped.
+
+        ``on_assigned(partitions)`` runs on the consumer's thread inside each rebalance,
+        with the whole new assignment, before any of its records is read (a table
+        restores its partitions there); ``after_rebalance()`` then runs on the event loop
+        before the next batch is handled (indexes rebuilt from the table)."""
         self.service = service
         self.topics = list(topics)
         self.max_batch = max_batch
@@ -95,10 +102,12 @@ class BatchConsumer:
         self._config = {
             "session.timeout.ms": int(session_timeout_seconds * 1000),
             "heartbeat.interval.ms": int(min(3.0, session_timeout_seconds / 4) * 1000),
-            **extra,
+            **(extra or {}),
         }
         self._bootstrap, self._group = bootstrap, group_id
         self._carry_over_from = carry_over_from
+        self._on_assigned, self._after_rebalance = on_assigned, after_rebalance
+        self._rebalanced = False
         self._consumer: Consumer | None = None
         self._lag_due = 0.0
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"{service}-consumer")
@@ -111,6 +120,10 @@ class BatchConsumer:
         try:
             while True:
                 batch = await self._call(self._read)
+                if self._rebalanced:
+                    self._rebalanced = False
+                    if self._after_rebalance is not None:
+                        await self._after_rebalance()
                 if batch:
                     await self._handle(handle, batch)
         except asyncio.CancelledError:
@@ -206,6 +219,9 @@ class BatchConsumer:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self._carry_over_from:
             self._start_where_left(consumer, partitions, self._carry_over_from)
+        if self._on_assigned is not None:
+            self._on_assigned(partitions)
+        self._rebalanced = True
         self.assigned |= {f"{tp.topic}:{tp.partition}" for tp in partitions}
         self.settled = True
 

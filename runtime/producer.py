@@ -8,6 +8,7 @@ idempotent) or raises, so the caller acknowledges its input only after its outpu
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Generator
 from typing import Any
 
 from confluent_kafka import KafkaError, Message
@@ -23,11 +24,24 @@ class AsyncProducer:
     def __init__(self, bootstrap: str, **extra: Any) -> None:
         self._producer = create_producer(bootstrap, **{"linger.ms": 2, **extra})
         self._errors: list[str] = []
+        self._round: _Round | None = None
 
-    def produce(self, topic: str, key: bytes | None, value: bytes) -> None:
+    def produce(
+        self, topic: str, key: bytes | None, value: bytes, *, partition: int | None = None
+    ) -> None:
+        """Buffer one message (the key's partition unless ``partition`` is given)."""
         while True:
             try:
-                self._producer.produce(topic, key=key, value=value, on_delivery=self._delivered)
+                if partition is None:
+                    self._producer.produce(topic, key=key, value=value, on_delivery=self._delivered)
+                else:
+                    self._producer.produce(
+                        topic,
+                        key=key,
+                        value=value,
+                        partition=partition,
+                        on_delivery=self._delivered,
+                    )
                 return
             except BufferError:
                 self._producer.poll(0.05)
@@ -42,3 +56,25 @@ class AsyncProducer:
         errors, self._errors = self._errors, []
         if remaining or errors:
             raise DeliveryError(f"{remaining} unacknowledged, errors: {errors[:5]}")
+
+    def acks(self) -> Awaitable[None]:
+        """Awaits "Kafka acknowledged everything produced so far": one flush, shared by
+        every holder of the same round (a batch's hundred sends wait on one flush)."""
+        if self._round is None or self._round.started:
+            self._round = _Round(self)
+        return self._round
+
+
+class _Round:
+    def __init__(self, producer: AsyncProducer) -> None:
+        self.producer = producer
+        self._task: asyncio.Future[None] | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._task is not None
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self.producer.flush())
+        return self._task.__await__()

@@ -7,19 +7,25 @@ segmenter.control ┘   (domain steps)     └─▶ segmenter.control (ticks, h
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+import itertools
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
 import faust
+from confluent_kafka import TopicPartition
 from pydantic import BaseModel
 
 from runtime.app import create_app
 from runtime.batches import process_batches, skip_tick_on_outage, stop_unless_delivered
+from runtime.consumer import BatchConsumer, Record
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decode_batch, decoded
+from runtime.producer import AsyncProducer
 from runtime.redis import REDIS_OUTAGE, create_redis
 from runtime.settings import Settings, table_options
+from runtime.store import ChangelogTable
+from runtime.topics import changelog_spec
 from schemas.codec import encode
 from schemas.segments import SegmentChanged
 from schemas.topics import CUSTOMER_EVENTS, IDENTITY_CHANGES, SEGMENT_CHANGES, TopicSpec
@@ -66,7 +72,160 @@ class FaustEmitter:
             await sent  # acknowledged before the source offset can be committed
 
 
+class KafkaEmitter:
+    """The batch intake's emitter: one confluent-kafka producer for segment changes,
+    control messages and (through the table) changelog records."""
+
+    def __init__(self, producer: AsyncProducer, changes_topic: str, control_topic: str) -> None:
+        self.producer, self._changes, self._control = producer, changes_topic, control_topic
+
+    async def segment_changed(self, change: SegmentChanged) -> Awaitable[Any]:
+        self.producer.produce(self._changes, change.customer_id.encode(), encode(change))
+        return self.producer.acks()
+
+    async def control(
+        self, partition: int, key: str, message: BaseModel, *, wait: bool = False
+    ) -> None:
+        self.producer.produce(self._control, key.encode(), encode(message), partition=partition)
+        if wait:
+            await self.producer.acks()
+
+
 def build(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, Processor]:
+    """The worker, reading its inputs as ``seg.intake`` says (faust agents or batches)."""
+    if seg.intake == "batch":
+        return build_batch(settings, seg)
+    return build_faust(settings, seg)
+
+
+def _processor(
+    settings: Settings,
+    seg: SegmenterSettings,
+    table: Any,
+    emitter: Any,
+    redis: Any,
+    owned: Callable[[], set[int]],
+) -> Processor:
+    partitions = settings.partitions or CUSTOMER_EVENTS.partitions
+    quantiles = seg.thresholds == "quantile"
+    return Processor(
+        table,
+        seg.policy(settings),
+        emitter,
+        RedisProfileView(redis, settings.namespace),
+        partition_of=partition_function(seg.partitioner, partitions),
+        owned=owned,
+        population=RedisPopulation(redis, settings.namespace) if quantiles else None,
+        sweep_batch=seg.sweep_batch,
+        flush_batch=seg.view_flush_batch,
+    )
+
+
+def _timers_and_pages(
+    app: faust.App, settings: Settings, seg: SegmenterSettings, processor: Processor, redis: Any
+) -> None:
+    @app.timer(interval=seg.sweep_interval_seconds)
+    async def sweep() -> None:
+        await skip_tick_on_outage(processor.sweep, outage=REDIS_OUTAGE, what="segmenter sweep")
+
+    @app.timer(interval=seg.view_flush_seconds)
+    async def flush_views() -> None:
+        await skip_tick_on_outage(
+            processor.flush_views, outage=REDIS_OUTAGE, what="segmenter profile view"
+        )
+
+    if processor.population is not None:
+        population = processor.population
+
+        @app.timer(interval=seg.thresholds_refresh_seconds)
+        async def refresh_thresholds() -> None:
+            current = await population.current()
+            if current is not None and current.version != processor.policy.thresholds.version:
+                processor.policy = replace(processor.policy, thresholds=current)
+
+    add_pages(app, redis, settings.namespace, seg, processor.policy)
+
+
+def build_batch(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, Processor]:
+    """Inputs read in batches with confluent-kafka (runtime.consumer), the customer rows
+    in a :class:`ChangelogTable`: no faust agent or table on the per-message path."""
+    app = create_app(SERVICE, settings)
+    ns, partitions = settings.namespace, settings.partitions or CUSTOMER_EVENTS.partitions
+    events_name, changes_name = CUSTOMER_EVENTS.name(ns), IDENTITY_CHANGES.name(ns)
+    control_name = control_spec(partitions).name(ns)
+    producer = AsyncProducer(settings.kafka, **{"linger.ms": 5})
+    table = ChangelogTable(
+        settings.kafka, changelog_spec(SERVICE, TABLE, partitions).name(ns), producer
+    )
+    redis = create_redis(settings)
+    emitter = KafkaEmitter(producer, SEGMENT_CHANGES.name(ns), control_name)
+    processor = _processor(settings, seg, table, emitter, redis, lambda: table.partitions)
+    dead_letters = FaustDeadLetters(app, ns)
+    limit = settings.max_message_bytes
+
+    async def handle(batch: list[Record]) -> None:
+        """Runs of one topic in arrival order; the batch's changelog records are
+        acknowledged before the consumer commits its offsets."""
+        for topic, run in itertools.groupby(batch, key=lambda r: r.topic):
+            records = list(run)
+            if topic == events_name:
+                got = await decode_batch(
+                    records, CUSTOMER_EVENTS.adapter, dead_letters, service=SERVICE, max_bytes=limit
+                )
+                await processor.on_customer_events(
+                    [(g.value.customer_id, g.value.event, g.partition) for g in got]
+                )
+            elif topic == changes_name:
+                for change in await decode_batch(
+                    records,
+                    IDENTITY_CHANGES.adapter,
+                    dead_letters,
+                    service=SERVICE,
+                    max_bytes=limit,
+                ):
+                    await processor.on_identity_change(change.value)
+            else:
+                for control in await decode_batch(
+                    records, CONTROL_ADAPTER, dead_letters, service=SERVICE, max_bytes=limit
+                ):
+                    await processor.on_control(control.value, control.partition)
+            await processor.maybe_flush()
+        await table.flush()
+
+    def hold(assigned: list[TopicPartition]) -> None:
+        table.hold({tp.partition for tp in assigned if tp.topic == events_name})
+
+    async def rebuilt() -> None:
+        processor.rebuild()
+        await skip_tick_on_outage(
+            processor.flush_views, outage=REDIS_OUTAGE, what="segmenter profile view"
+        )
+
+    consumer = BatchConsumer(
+        settings.kafka,
+        f"{ns}-{SERVICE}-batch",
+        [events_name, changes_name, control_name],
+        service=SERVICE,
+        max_batch=seg.input_batch,
+        within_seconds=seg.input_batch_within_seconds,
+        session_timeout_seconds=settings.session_timeout_seconds,
+        carry_over_from=f"{ns}-{SERVICE}",  # the faust intake's group
+        on_assigned=hold,
+        after_rebalance=rebuilt,
+        # the same partition of every topic to the same worker: a customer's events,
+        # control messages and changelog partition live together
+        extra={"partition.assignment.strategy": "range"},
+    )
+
+    @app.task
+    async def intake() -> None:
+        await consumer.run(handle)
+
+    _timers_and_pages(app, settings, seg, processor, redis)
+    return app, processor
+
+
+def build_faust(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, Processor]:
     # a few ms of linger batches changelog writes and segment changes into one request
     app = create_app(SERVICE, settings, producer_linger=0.005)
     ns, partitions = settings.namespace, settings.partitions or CUSTOMER_EVENTS.partitions
@@ -85,21 +244,18 @@ def build(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, Proces
         options=table_options(settings),
     )
     redis = create_redis(settings)
-    quantiles = seg.thresholds == "quantile"
-    processor = Processor(
+    emitter = FaustEmitter(topic(SEGMENT_CHANGES.name(ns)), control_topic)
+    processor = _processor(
+        settings,
+        seg,
         customers,
-        seg.policy(settings),
-        FaustEmitter(topic(SEGMENT_CHANGES.name(ns)), control_topic),
-        RedisProfileView(redis, ns),
-        partition_of=partition_function(seg.partitioner, partitions),
-        owned=lambda: {
+        emitter,
+        redis,
+        lambda: {
             tp.partition
             for tp in app.assignor.assigned_actives()
             if tp.topic == events_topic.get_topic_name()
         },
-        population=RedisPopulation(redis, ns) if quantiles else None,
-        sweep_batch=seg.sweep_batch,
-        flush_batch=seg.view_flush_batch,
     )
     dead_letters = FaustDeadLetters(app, ns)
     limit = settings.max_message_bytes
@@ -145,24 +301,5 @@ def build(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, Proces
         processor.rebuild()
         await processor.flush_views()
 
-    @app.timer(interval=seg.sweep_interval_seconds)
-    async def sweep() -> None:
-        await skip_tick_on_outage(processor.sweep, outage=REDIS_OUTAGE, what="segmenter sweep")
-
-    @app.timer(interval=seg.view_flush_seconds)
-    async def flush_views() -> None:
-        await skip_tick_on_outage(
-            processor.flush_views, outage=REDIS_OUTAGE, what="segmenter profile view"
-        )
-
-    if quantiles and processor.population is not None:
-        population = processor.population
-
-        @app.timer(interval=seg.thresholds_refresh_seconds)
-        async def refresh_thresholds() -> None:
-            current = await population.current()
-            if current is not None and current.version != processor.policy.thresholds.version:
-                processor.policy = replace(processor.policy, thresholds=current)
-
-    add_pages(app, redis, ns, seg, processor.policy)
+    _timers_and_pages(app, settings, seg, processor, redis)
     return app, processor

@@ -43,6 +43,10 @@ class SegmenterSettings(BaseSettings):
     view_flush_seconds: float = Field(default=1.0, gt=0)
     view_flush_batch: int = Field(default=5_000, ge=1)
     partitioner: Literal["murmur2", "crc32"] = "murmur2"
+    intake: Literal["faust", "batch"] = Field(
+        default="faust",
+        description="faust agents and table, or confluent-kafka batches and a changelog table",
+    )
     f2_within_days: int = 90
 
     def policy(self, settings: Settings) -> Policy:

@@ -37,10 +37,16 @@ def moves(changes: list[Any]) -> list[tuple[str, str | None, str, str]]:
     return [(c.dimension, c.from_segment, c.to_segment, c.reason) for c in changes]
 
 
-@pytest.fixture
+@pytest.fixture(params=["batch", "faust"])
 def segmenter(
-    topics: list[str], monkeypatch: pytest.MonkeyPatch, worker_factory: Callable[[str], Worker]
+    request: pytest.FixtureRequest,
+    topics: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    worker_factory: Callable[[str], Worker],
 ) -> Callable[[], Worker]:
+    """The worker on either intake: confluent-kafka batches and a changelog table, or
+    faust agents and a faust table (KIZUNA_SEGMENTER_INTAKE)."""
+    monkeypatch.setenv("KIZUNA_SEGMENTER_INTAKE", request.param)
     monkeypatch.setenv("KIZUNA_SEGMENTER_SWEEP_INTERVAL_SECONDS", "0.5")
     monkeypatch.setenv("KIZUNA_SEGMENTER_VIEW_FLUSH_SECONDS", "0.1")
     return lambda: worker_factory(SEGMENTER)
@@ -220,3 +226,44 @@ def test_when_thresholds_follow_the_population_then_a_snapshot_rescores_new_spen
 
     assert before["m_score"] == "2"
     assert scored[-1] == "5", scored
+
+
+def test_when_the_worker_moves_from_faust_to_batches_then_each_customer_keeps_her_state(
+    settings: Settings,
+    topics: list[str],
+    producer: Producer,
+    consumer_factory: Callable[..., Any],
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    worker_factory: Callable[[str], Worker],
+) -> None:
+    """A deployment switching KIZUNA_SEGMENTER_INTAKE: the batch intake reads the faust
+    table's changelog and starts where the faust agents' group stopped, so nothing is
+    forgotten and nothing already handled changes anyone's segment again."""
+    monkeypatch.setenv("KIZUNA_SEGMENTER_VIEW_FLUSH_SECONDS", "0.1")
+    monkeypatch.setenv("KIZUNA_SEGMENTER_INTAKE", "faust")
+    old = worker_factory(SEGMENTER)
+    changes = changes_consumer(consumer_factory, settings)
+    customers = [f"cust-{n}" for n in range(1, 5)]
+    for customer in customers:
+        send_events(
+            producer, settings, customer, order(f"{customer}-o1", 3_000, NOW - timedelta(days=3))
+        )
+    for customer in customers:
+        wait_for_profile(redis_client, settings, customer, "lifetime_orders", "1")
+    first = read_changes(changes, 2 * len(customers)) + no_more_changes(changes)
+    old.stop()
+
+    monkeypatch.setenv("KIZUNA_SEGMENTER_INTAKE", "batch")
+    worker_factory(SEGMENTER)
+    for customer in customers:
+        send_events(
+            producer, settings, customer, order(f"{customer}-o2", 4_000, NOW - timedelta(days=1))
+        )
+
+    for customer in customers:
+        profile = wait_for_profile(redis_client, settings, customer, "lifetime_orders", "2")
+        assert profile["lifetime_amount"] == "7000"
+    later = read_changes(changes, len(customers)) + no_more_changes(changes)
+    assert {c.customer_id for c in first} == set(customers)
+    assert all(c.from_segment is not None for c in later)  # moves on from the faust-era one

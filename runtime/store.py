@@ -1,0 +1,128 @@
+"""A worker's table without faust: rows in memory per partition, every write also sent
+to a compacted changelog topic, a partition restored from its changelog when the group
+gives it to this worker.
+
+For a stage read with :class:`runtime.consumer.BatchConsumer` (confluent-kafka batches
+instead of a faust agent's per-message path, which caps a worker at a few thousand
+messages/s). The changelog has the input topic's partitions; a row lives in the
+partition of the input it came from, so the worker that owns input partition ``p`` owns
+changelog partition ``p``. The topic and its records are the ones faust writes for a
+table of raw bytes (``<namespace>-<app>-<table>-changelog``), so a stage can move between
+the two intakes and keep its state.
+
+Order of writes in a batch (the caller's duty, see :class:`runtime.batches.Staging`):
+outputs acknowledged -> rows :meth:`put` -> :meth:`flush` -> input offsets committed. A
+crash loses at most rows whose inputs were not committed: they are read again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+from runtime.kafka import create_consumer
+from runtime.producer import AsyncProducer
+
+log = logging.getLogger(__name__)
+
+
+class RestoreError(RuntimeError):
+    """A changelog partition could not be read to its end."""
+
+
+class ChangelogTable:
+    def __init__(
+        self, bootstrap: str, topic: str, producer: AsyncProducer, *, restore_timeout: float = 300
+    ) -> None:
+        self.bootstrap, self.topic, self.producer = bootstrap, topic, producer
+        self.restore_timeout = restore_timeout
+        self._parts: dict[int, dict[bytes, bytes]] = {}
+
+    # -- rows ---------------------------------------------------------------------------
+
+    def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
+        for rows in self._parts.values():
+            row = rows.get(key)
+            if row is not None:
+                return row
+        return default
+
+    def put(self, key: bytes, row: bytes, partition: int) -> None:
+        """Write the row now; its changelog record is acknowledged by :meth:`flush`."""
+        rows = self._parts.get(partition)
+        if rows is None:
+            raise KeyError(f"partition {partition} of {self.topic} is not held here")
+        rows[key] = row
+        self.producer.produce(self.topic, key, row, partition=partition)
+
+    def values(self) -> Iterator[bytes]:
+        for rows in list(self._parts.values()):
+            yield from rows.values()
+
+    def __len__(self) -> int:
+        return sum(len(rows) for rows in self._parts.values())
+
+    @property
+    def partitions(self) -> set[int]:
+        return set(self._parts)
+
+    async def flush(self) -> None:
+        """Every changelog record written so far is acknowledged (or this raises)."""
+        await self.producer.flush()
+
+    # -- assignment (called on the consumer's thread, inside a rebalance) ----------------
+
+    def hold(self, partitions: set[int]) -> None:
+        """Keep exactly ``partitions``: drop the others' rows, restore the new ones."""
+        for gone in set(self._parts) - partitions:
+            del self._parts[gone]
+        fresh = sorted(partitions - set(self._parts))
+        if fresh:
+            self._parts.update(self._restore(fresh))
+
+    def _restore(self, partitions: list[int]) -> dict[int, dict[bytes, bytes]]:
+        started = time.monotonic()
+        reader: Consumer = create_consumer(self.bootstrap, f"{self.topic}-restore")
+        try:
+            marks = {
+                p: reader.get_watermark_offsets(TopicPartition(self.topic, p), 10)
+                for p in partitions
+            }
+            ends = {p: high for p, (_, high) in marks.items()}
+            restored: dict[int, dict[bytes, bytes]] = {p: {} for p in partitions}
+            todo = {p for p, (low, high) in marks.items() if high > max(low, 0)}
+            if todo:
+                reader.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in todo])
+            deadline = started + self.restore_timeout
+            while todo:
+                if time.monotonic() > deadline:
+                    raise RestoreError(f"{self.topic} {sorted(todo)} not read to the end in time")
+                for message in reader.consume(10_000, 0.5):
+                    error = message.error()
+                    if error is not None:
+                        if error.fatal():
+                            raise KafkaException(error)
+                        continue
+                    p, key, value = message.partition() or 0, message.key(), message.value()
+                    if key is not None:
+                        if value is None:
+                            restored[p].pop(key, None)  # a tombstone
+                        else:
+                            restored[p][key] = value
+                    if (message.offset() or 0) >= ends[p] - 1:
+                        todo.discard(p)
+        finally:
+            reader.close()
+        log.info(
+            "table partitions restored from the changelog",
+            extra={
+                "topic": self.topic,
+                "partitions": partitions,
+                "rows": sum(len(r) for r in restored.values()),
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
+        return restored
