@@ -26,10 +26,15 @@ class HiredisPackConnection(aioredis.Connection):
             args = (*first.encode().split(), *args[1:])
         elif isinstance(first, bytes) and b" " in first:
             args = (*first.split(), *args[1:])
+        if not set(map(type, args)) <= _PLAIN:  # one C-level pass for the common case
+            args = tuple(_packable(a) for a in args)
         try:
-            return [hiredis.pack_command(tuple(_packable(a) for a in args))]
+            return [hiredis.pack_command(args)]
         except TypeError as err:
             raise redis.exceptions.DataError(str(err)) from err
+
+
+_PLAIN = frozenset({str, bytes, int, float})  # what hiredis packs as redis-py would
 
 
 def _packable(arg: Any) -> Any:
