@@ -29,7 +29,7 @@ class HiredisPackConnection(aioredis.Connection):
         if not set(map(type, args)) <= _PLAIN:  # one C-level pass for the common case
             args = tuple(_packable(a) for a in args)
         try:
-            return [hiredis.pack_command(args)]
+            return [hiredis.pack_command(args)]  # type: ignore[arg-type]  # stub: 1-tuple
         except TypeError as err:
             raise redis.exceptions.DataError(str(err)) from err
 
