@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from runtime.batches import fail_stop, run_to_completion
 from runtime.kafka import create_consumer
 from runtime.metrics import CONSUMER_LAG, processing
+from runtime.settings import Settings
+from runtime.store import ChangelogTable
 
 log = logging.getLogger(__name__)
 
@@ -269,4 +272,44 @@ def _record(message: Message) -> Record:
         message.offset() or 0,
         message.key(),
         message.value(),
+    )
+
+
+async def by_topic(
+    batch: Sequence[Record], handlers: Mapping[str, Callable[[list[Record]], Awaitable[None]]]
+) -> None:
+    """Hand each run of one topic's records, in arrival order, to that topic's handler."""
+    for topic, run in itertools.groupby(batch, key=lambda record: record.topic):
+        await handlers[topic](list(run))
+
+
+def table_consumer(
+    settings: Settings,
+    service: str,
+    table: ChangelogTable,
+    topics: Sequence[str],
+    *,
+    max_batch: int,
+    within_seconds: float,
+    after_rebalance: Callable[[], Awaitable[None]],
+) -> BatchConsumer:
+    """The batch consumer of a stage whose rows are in ``table``: the same partition of
+    every topic goes to one worker (range assignment: a customer's events, control
+    messages and changelog partition live together), and the table holds the partitions
+    of ``topics[0]`` this worker was given, restored before any record of theirs is read.
+    A stage moving here from faust agents starts where their group stopped."""
+    keyed_by = topics[0]
+    group = f"{settings.namespace}-{service}"
+    return BatchConsumer(
+        settings.kafka,
+        f"{group}-batch",
+        list(topics),
+        service=service,
+        max_batch=max_batch,
+        within_seconds=within_seconds,
+        session_timeout_seconds=settings.session_timeout_seconds,
+        carry_over_from=group,
+        on_assigned=lambda held: table.hold({tp.partition for tp in held if tp.topic == keyed_by}),
+        after_rebalance=after_rebalance,
+        extra={"partition.assignment.strategy": "range"},
     )

@@ -18,13 +18,19 @@ crash loses at most rows whose inputs were not committed: they are read again.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, MutableMapping
+from pathlib import Path
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from runtime.kafka import create_consumer
 from runtime.producer import AsyncProducer
+from runtime.settings import Settings, table_options
+
+Rows = MutableMapping[bytes, bytes]
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +39,51 @@ class RestoreError(RuntimeError):
     """A changelog partition could not be read to its end."""
 
 
+def in_memory(partition: int) -> Rows:
+    return {}
+
+
+def partition_rows(settings: Settings, name: str) -> Callable[[int], Rows]:
+    """Where a partition's rows live, as ``KIZUNA_STORE`` says for faust tables: in
+    memory, or (``rocksdb://``) in one RocksDB per partition under the data directory,
+    with faust's RocksDB options. A partition's database is made afresh when the
+    partition arrives and filled from its changelog."""
+    if not settings.store.startswith("rocksdb"):
+        return in_memory
+    from faust.stores.rocksdb import RocksDBOptions  # rocksdict: only when asked for
+
+    tuned = table_options(settings)
+    options = RocksDBOptions(
+        block_cache_size=tuned["block_cache_size"],
+        write_buffer_size=tuned["write_buffer_size"],
+        max_write_buffer_number=tuned["max_write_buffer_number"],
+    )
+    base = Path(settings.data_dir) / f"{settings.namespace}-{name}"
+
+    def on_disk(partition: int) -> Rows:
+        path = base / str(partition)
+        shutil.rmtree(path, ignore_errors=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows: Rows = options.open(path)
+        return rows
+
+    return on_disk
+
+
 class ChangelogTable:
     def __init__(
-        self, bootstrap: str, topic: str, producer: AsyncProducer, *, restore_timeout: float = 300
+        self,
+        bootstrap: str,
+        topic: str,
+        producer: AsyncProducer,
+        *,
+        rows: Callable[[int], Rows] = in_memory,
+        restore_timeout: float = 300,
     ) -> None:
         self.bootstrap, self.topic, self.producer = bootstrap, topic, producer
         self.restore_timeout = restore_timeout
-        self._parts: dict[int, dict[bytes, bytes]] = {}
+        self._open = rows
+        self._parts: dict[int, Rows] = {}
 
     # -- rows ---------------------------------------------------------------------------
 
@@ -62,8 +106,12 @@ class ChangelogTable:
         for rows in list(self._parts.values()):
             yield from rows.values()
 
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        for rows in list(self._parts.values()):
+            yield from rows.items()
+
     def __len__(self) -> int:
-        return sum(len(rows) for rows in self._parts.values())
+        return sum(1 for _ in self.items())
 
     @property
     def partitions(self) -> set[int]:
@@ -78,12 +126,12 @@ class ChangelogTable:
     def hold(self, partitions: set[int]) -> None:
         """Keep exactly ``partitions``: drop the others' rows, restore the new ones."""
         for gone in set(self._parts) - partitions:
-            del self._parts[gone]
+            _close(self._parts.pop(gone))
         fresh = sorted(partitions - set(self._parts))
         if fresh:
             self._parts.update(self._restore(fresh))
 
-    def _restore(self, partitions: list[int]) -> dict[int, dict[bytes, bytes]]:
+    def _restore(self, partitions: list[int]) -> dict[int, Rows]:
         started = time.monotonic()
         reader: Consumer = create_consumer(self.bootstrap, f"{self.topic}-restore")
         try:
@@ -92,7 +140,7 @@ class ChangelogTable:
                 for p in partitions
             }
             ends = {p: high for p, (_, high) in marks.items()}
-            restored: dict[int, dict[bytes, bytes]] = {p: {} for p in partitions}
+            restored = {p: self._open(p) for p in partitions}
             todo = {p for p, (low, high) in marks.items() if high > max(low, 0)}
             if todo:
                 reader.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in todo])
@@ -109,7 +157,8 @@ class ChangelogTable:
                     p, key, value = message.partition() or 0, message.key(), message.value()
                     if key is not None:
                         if value is None:
-                            restored[p].pop(key, None)  # a tombstone
+                            if key in restored[p]:  # a tombstone
+                                del restored[p][key]
                         else:
                             restored[p][key] = value
                     if (message.offset() or 0) >= ends[p] - 1:
@@ -121,8 +170,13 @@ class ChangelogTable:
             extra={
                 "topic": self.topic,
                 "partitions": partitions,
-                "rows": sum(len(r) for r in restored.values()),
                 "seconds": round(time.monotonic() - started, 3),
             },
         )
         return restored
+
+
+def _close(rows: Any) -> None:
+    close = getattr(rows, "close", None)  # a RocksDB; its files go with the next open
+    if close is not None:
+        close()

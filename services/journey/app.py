@@ -17,10 +17,14 @@ from pydantic import BaseModel
 
 from runtime.app import create_app
 from runtime.batches import process_batches, skip_tick_on_outage, stop_unless_delivered
+from runtime.consumer import Record, by_topic, table_consumer
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decode_batch, decode_event, decoded
+from runtime.producer import AsyncProducer
 from runtime.redis import REDIS_OUTAGE, create_redis
 from runtime.settings import Settings, table_options
+from runtime.store import ChangelogTable, partition_rows
+from runtime.topics import changelog_spec
 from schemas.codec import encode
 from schemas.journeys import JourneyConverted
 from schemas.notifications import SendNotification
@@ -77,6 +81,33 @@ class FaustEmitter:
             await sent
 
 
+class KafkaEmitter:
+    """The batch intake's emitter: requests, conversions, control messages and (through
+    the table) changelog records on one confluent-kafka producer."""
+
+    def __init__(self, producer: AsyncProducer, namespace: str, control_topic: str) -> None:
+        self.producer = producer
+        self._requests = NOTIFICATIONS_REQUESTED.name(namespace)
+        self._conversions = JOURNEY_CONVERSIONS.name(namespace)
+        self._control = control_topic
+
+    async def request(self, request: SendNotification) -> Awaitable[Any]:
+        self.producer.produce(self._requests, request.customer_id.encode(), encode(request))
+        return self.producer.acks()
+
+    async def conversion(self, conversion: JourneyConverted) -> Awaitable[Any]:
+        key = conversion.customer_id.encode()
+        self.producer.produce(self._conversions, key, encode(conversion))
+        return self.producer.acks()
+
+    async def control(
+        self, partition: int, key: str, message: BaseModel, *, wait: bool = False
+    ) -> None:
+        self.producer.produce(self._control, key.encode(), encode(message), partition=partition)
+        if wait:
+            await self.producer.acks()
+
+
 async def load_context(settings: Settings, journey: JourneySettings, redis: Any) -> Context:
     """The scenarios on disk plus every older version people may still be inside."""
     scenarios = load_scenarios(journey.scenarios_dir)
@@ -85,7 +116,142 @@ async def load_context(settings: Settings, journey: JourneySettings, redis: Any)
     return Context.of(Catalogue.of(scenarios, archived), journey.policy(), stores)
 
 
+class Handlers:
+    """What each input topic's records do, for either intake (faust events or batch
+    records: both carry ``.message``)."""
+
+    def __init__(self, processor: Processor, dead_letters: Any, limit: int) -> None:
+        self.processor, self.dead_letters, self.limit = processor, dead_letters, limit
+
+    async def customer_events(self, events: Sequence[Any]) -> None:
+        processor = self.processor
+        async with processor.staging.unit():
+            for event in events:  # in order: each one moves the clock at its own turn
+                if not processor.wants(event.message.value or b""):
+                    continue
+                got = await decode_event(
+                    event,
+                    CUSTOMER_EVENTS.adapter,
+                    self.dead_letters,
+                    service=SERVICE,
+                    max_bytes=self.limit,
+                )
+                if got is not None:
+                    value = got.value
+                    await processor.customer_event(value.customer_id, value.event, got.partition)
+        await processor.maybe_flush()
+
+    async def segment_changes(self, events: Sequence[Any]) -> None:
+        got = await self._decode(events, SEGMENT_CHANGES.adapter)
+        await self.processor.on_segment_changes([(g.value, g.partition) for g in got])
+
+    async def outcomes(self, events: Sequence[Any]) -> None:
+        got = await self._decode(events, NOTIFICATIONS_OUTCOMES.adapter)
+        await self.processor.on_outcomes([(g.value, g.partition) for g in got])
+
+    async def identity_changes(self, events: Sequence[Any]) -> None:
+        for got in await self._decode(events, IDENTITY_CHANGES.adapter):
+            await self.processor.on_identity_change(got.value)
+
+    async def control(self, events: Sequence[Any]) -> None:
+        for got in await self._decode(events, CONTROL_ADAPTER):
+            await self.processor.on_control(got.value, got.partition)
+        await self.processor.maybe_flush()
+
+    async def _decode(self, events: Sequence[Any], adapter: Any) -> list[Any]:
+        return await decode_batch(
+            events, adapter, self.dead_letters, service=SERVICE, max_bytes=self.limit
+        )
+
+
+def _processor(
+    settings: Settings,
+    journey: JourneySettings,
+    ctx: Context,
+    table: Any,
+    emitter: Any,
+    reports: JourneyReports,
+    owned: Callable[[], set[int]],
+) -> Processor:
+    return Processor(
+        table,
+        ctx,
+        emitter,
+        reports,
+        partition_of=partition_function(settings.partitions or CUSTOMER_EVENTS.partitions),
+        owned=owned,
+        clock=JourneyClock(journey.clock_skew_seconds),
+        sweep_batch=journey.sweep_batch,
+        flush_batch=journey.report_flush_batch,
+    )
+
+
 def build(
+    settings: Settings, journey: JourneySettings, ctx: Context
+) -> tuple[faust.App, Processor]:
+    """The worker, reading its inputs as ``journey.intake`` says (batches or faust)."""
+    if journey.intake == "batch":
+        return build_batch(settings, journey, ctx)
+    return build_faust(settings, journey, ctx)
+
+
+def build_batch(
+    settings: Settings, journey: JourneySettings, ctx: Context
+) -> tuple[faust.App, Processor]:
+    """Inputs read in batches with confluent-kafka (runtime.consumer), the journey rows
+    in a :class:`ChangelogTable`: no faust agent or table on the per-message path."""
+    app = create_app(SERVICE, settings)
+    ns, partitions = settings.namespace, settings.partitions or CUSTOMER_EVENTS.partitions
+    control_name = control_spec(partitions).name(ns)
+    producer = AsyncProducer(settings.kafka, **{"linger.ms": 5})
+    table = ChangelogTable(
+        settings.kafka,
+        changelog_spec(SERVICE, TABLE, partitions).name(ns),
+        producer,
+        rows=partition_rows(settings, f"{SERVICE}-{TABLE}"),
+    )
+    redis = create_redis(settings)
+    reports = JourneyReports(redis, ns, journey.why_keep)
+    emitter = KafkaEmitter(producer, ns, control_name)
+    processor = _processor(
+        settings, journey, ctx, table, emitter, reports, lambda: table.partitions
+    )
+    on = Handlers(processor, FaustDeadLetters(app, ns), settings.max_message_bytes)
+    handlers = {  # customer.events first: the table holds its partitions
+        CUSTOMER_EVENTS.name(ns): on.customer_events,
+        SEGMENT_CHANGES.name(ns): on.segment_changes,
+        NOTIFICATIONS_OUTCOMES.name(ns): on.outcomes,
+        IDENTITY_CHANGES.name(ns): on.identity_changes,
+        control_name: on.control,
+    }
+
+    async def handle(batch: list[Record]) -> None:
+        """The batch's changelog records are acknowledged before its offsets are committed."""
+        await by_topic(batch, handlers)
+        await table.flush()
+
+    async def rebuilt() -> None:
+        processor.rebuild()
+
+    consumer = table_consumer(
+        settings,
+        SERVICE,
+        table,
+        list(handlers),
+        max_batch=journey.input_batch,
+        within_seconds=journey.input_batch_within_seconds,
+        after_rebalance=rebuilt,
+    )
+
+    @app.task
+    async def intake() -> None:
+        await consumer.run(handle)
+
+    _timers_and_pages(app, journey, ctx, processor, reports)
+    return app, processor
+
+
+def build_faust(
     settings: Settings, journey: JourneySettings, ctx: Context
 ) -> tuple[faust.App, Processor]:
     app = create_app(SERVICE, settings, producer_linger=0.005)
@@ -105,27 +271,23 @@ def build(
     )
     redis = create_redis(settings)
     reports = JourneyReports(redis, ns, journey.why_keep)
-    processor = Processor(
-        rows,
+    emitter = FaustEmitter(
+        topic(NOTIFICATIONS_REQUESTED.name(ns)), topic(JOURNEY_CONVERSIONS.name(ns)), control_topic
+    )
+    processor = _processor(
+        settings,
+        journey,
         ctx,
-        FaustEmitter(
-            topic(NOTIFICATIONS_REQUESTED.name(ns)),
-            topic(JOURNEY_CONVERSIONS.name(ns)),
-            control_topic,
-        ),
+        rows,
+        emitter,
         reports,
-        partition_of=partition_function(partitions),
-        owned=lambda: {
+        lambda: {
             tp.partition
             for tp in app.assignor.assigned_actives()
             if tp.topic == events_topic.get_topic_name()
         },
-        clock=JourneyClock(journey.clock_skew_seconds),
-        sweep_batch=journey.sweep_batch,
-        flush_batch=journey.report_flush_batch,
     )
-    dead_letters = FaustDeadLetters(app, ns)
-    limit = settings.max_message_bytes
+    on = Handlers(processor, FaustDeadLetters(app, ns), settings.max_message_bytes)
 
     # Customer events, segment changes and outcomes are handled in units of work of up
     # to ``input_batch`` (see the processor): faust acknowledges a batch after it ran.
@@ -141,50 +303,24 @@ def build(
 
         return agent
 
-    async def customer_events(events: Sequence[Any]) -> None:
-        async with processor.staging.unit():
-            for event in events:  # in order: each one moves the clock at its own turn
-                if not processor.wants(event.message.value or b""):
-                    continue
-                got = await decode_event(
-                    event, CUSTOMER_EVENTS.adapter, dead_letters, service=SERVICE, max_bytes=limit
-                )
-                if got is not None:
-                    value = got.value
-                    await processor.customer_event(value.customer_id, value.event, got.partition)
-        await processor.maybe_flush()
-
-    async def segment_changes(events: Sequence[Any]) -> None:
-        got = await decode_batch(
-            events, SEGMENT_CHANGES.adapter, dead_letters, service=SERVICE, max_bytes=limit
-        )
-        await processor.on_segment_changes([(g.value, g.partition) for g in got])
-
-    async def outcomes(events: Sequence[Any]) -> None:
-        got = await decode_batch(
-            events, NOTIFICATIONS_OUTCOMES.adapter, dead_letters, service=SERVICE, max_bytes=limit
-        )
-        await processor.on_outcomes([(g.value, g.partition) for g in got])
-
-    app.agent(events_topic, name="apply_customer_events")(in_units(customer_events))
-
+    app.agent(events_topic, name="apply_customer_events")(in_units(on.customer_events))
     app.agent(topic(SEGMENT_CHANGES.name(ns)), name="apply_segment_changes")(
-        in_units(segment_changes)
+        in_units(on.segment_changes)
     )
-
-    app.agent(topic(NOTIFICATIONS_OUTCOMES.name(ns)), name="apply_outcomes")(in_units(outcomes))
+    app.agent(topic(NOTIFICATIONS_OUTCOMES.name(ns)), name="apply_outcomes")(in_units(on.outcomes))
+    limit = settings.max_message_bytes
 
     @app.agent(topic(IDENTITY_CHANGES.name(ns)))
     async def apply_identity_changes(stream: Any) -> None:
         async for got in decoded(
-            stream, IDENTITY_CHANGES.adapter, dead_letters, service=SERVICE, max_bytes=limit
+            stream, IDENTITY_CHANGES.adapter, on.dead_letters, service=SERVICE, max_bytes=limit
         ):
             await processor.on_identity_change(got.value)
 
     @app.agent(control_topic)
     async def apply_control(stream: Any) -> None:
         async for got in decoded(
-            stream, CONTROL_ADAPTER, dead_letters, service=SERVICE, max_bytes=limit
+            stream, CONTROL_ADAPTER, on.dead_letters, service=SERVICE, max_bytes=limit
         ):
             await processor.on_control(got.value, got.partition)
             await processor.maybe_flush()
@@ -193,6 +329,17 @@ def build(
     async def rebuild() -> None:
         processor.rebuild()
 
+    _timers_and_pages(app, journey, ctx, processor, reports)
+    return app, processor
+
+
+def _timers_and_pages(
+    app: faust.App,
+    journey: JourneySettings,
+    ctx: Context,
+    processor: Processor,
+    reports: JourneyReports,
+) -> None:
     @app.timer(interval=journey.tick_interval_seconds)
     async def sweep() -> None:
         await processor.sweep()
@@ -202,4 +349,3 @@ def build(
         await skip_tick_on_outage(reports.flush, outage=REDIS_OUTAGE, what="journey reports")
 
     add_pages(app, reports, ctx)
-    return app, processor

@@ -43,6 +43,13 @@ class JourneySettings(BaseSettings):
     input_batch_within_seconds: float = Field(
         default=0.02, gt=0, description="how long a unit of work waits to fill up"
     )
+    intake: Literal["faust", "batch"] = Field(
+        default="batch",
+        description=(
+            "batch: confluent-kafka batches and an in-memory changelog table; faust: faust"
+            " agents and a faust table (rocksdb:// keeps rows on disk)"
+        ),
+    )
     clock_skew_seconds: float = Field(
         default=300.0,
         ge=0,

@@ -7,24 +7,22 @@ segmenter.control ┘   (domain steps)     └─▶ segmenter.control (ticks, h
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
 import faust
-from confluent_kafka import TopicPartition
 from pydantic import BaseModel
 
 from runtime.app import create_app
 from runtime.batches import process_batches, skip_tick_on_outage, stop_unless_delivered
-from runtime.consumer import BatchConsumer, Record
+from runtime.consumer import Record, by_topic, table_consumer
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decode_batch, decoded
 from runtime.producer import AsyncProducer
 from runtime.redis import REDIS_OUTAGE, create_redis
 from runtime.settings import Settings, table_options
-from runtime.store import ChangelogTable
+from runtime.store import ChangelogTable, partition_rows
 from runtime.topics import changelog_spec
 from schemas.codec import encode
 from schemas.segments import SegmentChanged
@@ -155,7 +153,10 @@ def build_batch(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, 
     control_name = control_spec(partitions).name(ns)
     producer = AsyncProducer(settings.kafka, **{"linger.ms": 5})
     table = ChangelogTable(
-        settings.kafka, changelog_spec(SERVICE, TABLE, partitions).name(ns), producer
+        settings.kafka,
+        changelog_spec(SERVICE, TABLE, partitions).name(ns),
+        producer,
+        rows=partition_rows(settings, f"{SERVICE}-{TABLE}"),
     )
     redis = create_redis(settings)
     emitter = KafkaEmitter(producer, SEGMENT_CHANGES.name(ns), control_name)
@@ -163,37 +164,34 @@ def build_batch(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, 
     dead_letters = FaustDeadLetters(app, ns)
     limit = settings.max_message_bytes
 
-    async def handle(batch: list[Record]) -> None:
-        """Runs of one topic in arrival order; the batch's changelog records are
-        acknowledged before the consumer commits its offsets."""
-        for topic, run in itertools.groupby(batch, key=lambda r: r.topic):
-            records = list(run)
-            if topic == events_name:
-                got = await decode_batch(
-                    records, CUSTOMER_EVENTS.adapter, dead_letters, service=SERVICE, max_bytes=limit
-                )
-                await processor.on_customer_events(
-                    [(g.value.customer_id, g.value.event, g.partition) for g in got]
-                )
-            elif topic == changes_name:
-                for change in await decode_batch(
-                    records,
-                    IDENTITY_CHANGES.adapter,
-                    dead_letters,
-                    service=SERVICE,
-                    max_bytes=limit,
-                ):
-                    await processor.on_identity_change(change.value)
-            else:
-                for control in await decode_batch(
-                    records, CONTROL_ADAPTER, dead_letters, service=SERVICE, max_bytes=limit
-                ):
-                    await processor.on_control(control.value, control.partition)
-            await processor.maybe_flush()
-        await table.flush()
+    async def customer_events(records: list[Record]) -> None:
+        got = await decode_batch(
+            records, CUSTOMER_EVENTS.adapter, dead_letters, service=SERVICE, max_bytes=limit
+        )
+        await processor.on_customer_events(
+            [(g.value.customer_id, g.value.event, g.partition) for g in got]
+        )
+        await processor.maybe_flush()
 
-    def hold(assigned: list[TopicPartition]) -> None:
-        table.hold({tp.partition for tp in assigned if tp.topic == events_name})
+    async def identity_changes(records: list[Record]) -> None:
+        for got in await decode_batch(
+            records, IDENTITY_CHANGES.adapter, dead_letters, service=SERVICE, max_bytes=limit
+        ):
+            await processor.on_identity_change(got.value)
+
+    async def control(records: list[Record]) -> None:
+        for got in await decode_batch(
+            records, CONTROL_ADAPTER, dead_letters, service=SERVICE, max_bytes=limit
+        ):
+            await processor.on_control(got.value, got.partition)
+        await processor.maybe_flush()
+
+    handlers = {events_name: customer_events, changes_name: identity_changes, control_name: control}
+
+    async def handle(batch: list[Record]) -> None:
+        """The batch's changelog records are acknowledged before its offsets are committed."""
+        await by_topic(batch, handlers)
+        await table.flush()
 
     async def rebuilt() -> None:
         processor.rebuild()
@@ -201,20 +199,14 @@ def build_batch(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, 
             processor.flush_views, outage=REDIS_OUTAGE, what="segmenter profile view"
         )
 
-    consumer = BatchConsumer(
-        settings.kafka,
-        f"{ns}-{SERVICE}-batch",
-        [events_name, changes_name, control_name],
-        service=SERVICE,
+    consumer = table_consumer(
+        settings,
+        SERVICE,
+        table,
+        list(handlers),  # customer.events first: the table holds its partitions
         max_batch=seg.input_batch,
         within_seconds=seg.input_batch_within_seconds,
-        session_timeout_seconds=settings.session_timeout_seconds,
-        carry_over_from=f"{ns}-{SERVICE}",  # the faust intake's group
-        on_assigned=hold,
         after_rebalance=rebuilt,
-        # the same partition of every topic to the same worker: a customer's events,
-        # control messages and changelog partition live together
-        extra={"partition.assignment.strategy": "range"},
     )
 
     @app.task

@@ -13,7 +13,7 @@ import pytest
 from runtime.kafka import create_admin
 from runtime.producer import AsyncProducer
 from runtime.settings import Settings
-from runtime.store import ChangelogTable
+from runtime.store import ChangelogTable, partition_rows
 from runtime.topics import changelog_spec, delete_topics, ensure_topics
 
 
@@ -26,20 +26,29 @@ def changelog(settings: Settings) -> Iterator[str]:
     delete_topics(admin, [spec.name(settings.namespace)])
 
 
-def table(settings: Settings, topic: str) -> ChangelogTable:
-    return ChangelogTable(settings.kafka, topic, AsyncProducer(settings.kafka))
+@pytest.fixture(params=["memory://", "rocksdb://"])
+def store(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def table(
+    settings: Settings, topic: str, store: str = "memory://", name: str = "a"
+) -> ChangelogTable:
+    """``name``: a worker of its own (its own data directory for RocksDB)."""
+    rows = partition_rows(settings.model_copy(update={"store": store}), f"store-test-{name}")
+    return ChangelogTable(settings.kafka, topic, AsyncProducer(settings.kafka), rows=rows)
 
 
 async def test_when_another_worker_gets_the_partitions_then_it_has_the_latest_rows(
-    settings: Settings, changelog: str
+    settings: Settings, changelog: str, store: str
 ) -> None:
-    first = table(settings, changelog)
+    first = table(settings, changelog, store, "first")
     first.hold({0, 1})
     for n in range(300):
         first.put(f"c{n % 100}".encode(), f"v{n}".encode(), n % 2)
     await first.flush()
 
-    second = table(settings, changelog)
+    second = table(settings, changelog, store, "second")
     second.hold({0, 1})
 
     assert len(second) == 100
@@ -48,9 +57,9 @@ async def test_when_another_worker_gets_the_partitions_then_it_has_the_latest_ro
 
 
 async def test_when_a_partition_is_taken_away_then_its_rows_go_and_it_cannot_be_written(
-    settings: Settings, changelog: str
+    settings: Settings, changelog: str, store: str
 ) -> None:
-    rows = table(settings, changelog)
+    rows = table(settings, changelog, store)
     rows.hold({0, 1})
     rows.put(b"a", b"1", 0)
     rows.put(b"b", b"2", 1)
