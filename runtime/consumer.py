@@ -283,27 +283,32 @@ async def by_topic(
         await handlers[topic](list(run))
 
 
-def table_consumer(
+def table_stage(
+    app: Any,
     settings: Settings,
     service: str,
     table: ChangelogTable,
-    topics: Sequence[str],
+    handlers: Mapping[str, Callable[[list[Record]], Awaitable[None]]],
     *,
     max_batch: int,
     within_seconds: float,
     after_rebalance: Callable[[], Awaitable[None]],
 ) -> BatchConsumer:
-    """The batch consumer of a stage whose rows are in ``table``: the same partition of
-    every topic goes to one worker (range assignment: a customer's events, control
-    messages and changelog partition live together), and the table holds the partitions
-    of ``topics[0]`` this worker was given, restored before any record of theirs is read.
-    A stage moving here from faust agents starts where their group stopped."""
-    keyed_by = topics[0]
+    """A stage whose rows are in ``table``, reading ``handlers``' topics in batches as a
+    task of the faust ``app``: each run of one topic goes to its handler, then the
+    batch's changelog records are acknowledged, then its offsets are committed.
+
+    The same partition of every topic goes to one worker (range assignment: a customer's
+    events, control messages and changelog partition live together), and the table
+    holds the partitions of the first topic this worker was given, restored before any
+    record of theirs is read. A stage moving here from faust agents starts where their
+    group stopped."""
+    keyed_by = next(iter(handlers))
     group = f"{settings.namespace}-{service}"
-    return BatchConsumer(
+    consumer = BatchConsumer(
         settings.kafka,
         f"{group}-batch",
-        list(topics),
+        list(handlers),
         service=service,
         max_batch=max_batch,
         within_seconds=within_seconds,
@@ -313,3 +318,13 @@ def table_consumer(
         after_rebalance=after_rebalance,
         extra={"partition.assignment.strategy": "range"},
     )
+
+    async def handle(batch: list[Record]) -> None:
+        await by_topic(batch, handlers)
+        await table.flush()
+
+    @app.task
+    async def intake() -> None:
+        await consumer.run(handle)
+
+    return consumer

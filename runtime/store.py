@@ -29,6 +29,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 from runtime.kafka import create_consumer
 from runtime.producer import AsyncProducer
 from runtime.settings import Settings, table_options
+from runtime.topics import changelog_spec
 
 Rows = MutableMapping[bytes, bytes]
 
@@ -68,6 +69,19 @@ def partition_rows(settings: Settings, name: str) -> Callable[[int], Rows]:
         return rows
 
     return on_disk
+
+
+def stage_table(
+    settings: Settings, app: str, table: str, partitions: int, producer: AsyncProducer
+) -> ChangelogTable:
+    """The table ``table`` of the stage ``app``, on faust's changelog topic for it
+    (``<namespace>-<app>-<table>-changelog``), its rows where ``KIZUNA_STORE`` says."""
+    return ChangelogTable(
+        settings.kafka,
+        changelog_spec(app, table, partitions).name(settings.namespace),
+        producer,
+        rows=partition_rows(settings, f"{app}-{table}"),
+    )
 
 
 class ChangelogTable:

@@ -17,14 +17,13 @@ from pydantic import BaseModel
 
 from runtime.app import create_app
 from runtime.batches import process_batches, skip_tick_on_outage, stop_unless_delivered
-from runtime.consumer import Record, by_topic, table_consumer
+from runtime.consumer import table_stage
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decode_batch, decode_event, decoded
 from runtime.producer import AsyncProducer
 from runtime.redis import REDIS_OUTAGE, create_redis
 from runtime.settings import Settings, table_options
-from runtime.store import ChangelogTable, partition_rows
-from runtime.topics import changelog_spec
+from runtime.store import stage_table
 from schemas.codec import encode
 from schemas.journeys import JourneyConverted
 from schemas.notifications import SendNotification
@@ -204,12 +203,7 @@ def build_batch(
     ns, partitions = settings.namespace, settings.partitions or CUSTOMER_EVENTS.partitions
     control_name = control_spec(partitions).name(ns)
     producer = AsyncProducer(settings.kafka, **{"linger.ms": 5})
-    table = ChangelogTable(
-        settings.kafka,
-        changelog_spec(SERVICE, TABLE, partitions).name(ns),
-        producer,
-        rows=partition_rows(settings, f"{SERVICE}-{TABLE}"),
-    )
+    table = stage_table(settings, SERVICE, TABLE, partitions, producer)
     redis = create_redis(settings)
     reports = JourneyReports(redis, ns, journey.why_keep)
     emitter = KafkaEmitter(producer, ns, control_name)
@@ -225,27 +219,19 @@ def build_batch(
         control_name: on.control,
     }
 
-    async def handle(batch: list[Record]) -> None:
-        """The batch's changelog records are acknowledged before its offsets are committed."""
-        await by_topic(batch, handlers)
-        await table.flush()
-
     async def rebuilt() -> None:
         processor.rebuild()
 
-    consumer = table_consumer(
+    table_stage(
+        app,
         settings,
         SERVICE,
         table,
-        list(handlers),
+        handlers,
         max_batch=journey.input_batch,
         within_seconds=journey.input_batch_within_seconds,
         after_rebalance=rebuilt,
     )
-
-    @app.task
-    async def intake() -> None:
-        await consumer.run(handle)
 
     _timers_and_pages(app, journey, ctx, processor, reports)
     return app, processor

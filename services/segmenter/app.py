@@ -16,14 +16,13 @@ from pydantic import BaseModel
 
 from runtime.app import create_app
 from runtime.batches import process_batches, skip_tick_on_outage, stop_unless_delivered
-from runtime.consumer import Record, by_topic, table_consumer
+from runtime.consumer import Record, table_stage
 from runtime.deadletter import FaustDeadLetters
 from runtime.intake import decode_batch, decoded
 from runtime.producer import AsyncProducer
 from runtime.redis import REDIS_OUTAGE, create_redis
 from runtime.settings import Settings, table_options
-from runtime.store import ChangelogTable, partition_rows
-from runtime.topics import changelog_spec
+from runtime.store import stage_table
 from schemas.codec import encode
 from schemas.segments import SegmentChanged
 from schemas.topics import CUSTOMER_EVENTS, IDENTITY_CHANGES, SEGMENT_CHANGES, TopicSpec
@@ -144,6 +143,24 @@ def _timers_and_pages(
     add_pages(app, redis, settings.namespace, seg, processor.policy)
 
 
+def _customer_events(
+    processor: Processor, dead_letters: Any, limit: int
+) -> Callable[[Sequence[Any]], Awaitable[None]]:
+    """A unit of customer events (faust events or batch records: both carry
+    ``.message``), for either intake."""
+
+    async def customer_events(events: Sequence[Any]) -> None:
+        got = await decode_batch(
+            events, CUSTOMER_EVENTS.adapter, dead_letters, service=SERVICE, max_bytes=limit
+        )
+        await processor.on_customer_events(
+            [(g.value.customer_id, g.value.event, g.partition) for g in got]
+        )
+        await processor.maybe_flush()
+
+    return customer_events
+
+
 def build_batch(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, Processor]:
     """Inputs read in batches with confluent-kafka (runtime.consumer), the customer rows
     in a :class:`ChangelogTable`: no faust agent or table on the per-message path."""
@@ -152,26 +169,14 @@ def build_batch(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, 
     events_name, changes_name = CUSTOMER_EVENTS.name(ns), IDENTITY_CHANGES.name(ns)
     control_name = control_spec(partitions).name(ns)
     producer = AsyncProducer(settings.kafka, **{"linger.ms": 5})
-    table = ChangelogTable(
-        settings.kafka,
-        changelog_spec(SERVICE, TABLE, partitions).name(ns),
-        producer,
-        rows=partition_rows(settings, f"{SERVICE}-{TABLE}"),
-    )
+    table = stage_table(settings, SERVICE, TABLE, partitions, producer)
     redis = create_redis(settings)
     emitter = KafkaEmitter(producer, SEGMENT_CHANGES.name(ns), control_name)
     processor = _processor(settings, seg, table, emitter, redis, lambda: table.partitions)
     dead_letters = FaustDeadLetters(app, ns)
     limit = settings.max_message_bytes
 
-    async def customer_events(records: list[Record]) -> None:
-        got = await decode_batch(
-            records, CUSTOMER_EVENTS.adapter, dead_letters, service=SERVICE, max_bytes=limit
-        )
-        await processor.on_customer_events(
-            [(g.value.customer_id, g.value.event, g.partition) for g in got]
-        )
-        await processor.maybe_flush()
+    customer_events = _customer_events(processor, dead_letters, limit)
 
     async def identity_changes(records: list[Record]) -> None:
         for got in await decode_batch(
@@ -186,32 +191,23 @@ def build_batch(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, 
             await processor.on_control(got.value, got.partition)
         await processor.maybe_flush()
 
-    handlers = {events_name: customer_events, changes_name: identity_changes, control_name: control}
-
-    async def handle(batch: list[Record]) -> None:
-        """The batch's changelog records are acknowledged before its offsets are committed."""
-        await by_topic(batch, handlers)
-        await table.flush()
-
     async def rebuilt() -> None:
         processor.rebuild()
         await skip_tick_on_outage(
             processor.flush_views, outage=REDIS_OUTAGE, what="segmenter profile view"
         )
 
-    consumer = table_consumer(
+    table_stage(
+        app,
         settings,
         SERVICE,
         table,
-        list(handlers),  # customer.events first: the table holds its partitions
+        # customer.events first: the table holds its partitions
+        {events_name: customer_events, changes_name: identity_changes, control_name: control},
         max_batch=seg.input_batch,
         within_seconds=seg.input_batch_within_seconds,
         after_rebalance=rebuilt,
     )
-
-    @app.task
-    async def intake() -> None:
-        await consumer.run(handle)
 
     _timers_and_pages(app, settings, seg, processor, redis)
     return app, processor
@@ -252,14 +248,7 @@ def build_faust(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, 
     dead_letters = FaustDeadLetters(app, ns)
     limit = settings.max_message_bytes
 
-    async def customer_events(events: Sequence[Any]) -> None:
-        got = await decode_batch(
-            events, CUSTOMER_EVENTS.adapter, dead_letters, service=SERVICE, max_bytes=limit
-        )
-        await processor.on_customer_events(
-            [(g.value.customer_id, g.value.event, g.partition) for g in got]
-        )
-        await processor.maybe_flush()
+    customer_events = _customer_events(processor, dead_letters, limit)
 
     @app.agent(events_topic)
     async def apply_customer_events(stream: Any) -> None:
