@@ -146,16 +146,21 @@ class Staging(Generic[S]):
     a customer written several times in a batch is written once.
 
     Handlers read through :meth:`get` so that a second input for the same customer in
-    the batch sees the first one's row.
+    the batch sees the first one's row. A row may be staged as its state alone (row
+    ``None``): ``encode(state, partition)`` then makes it at commit, once per key.
 
     faust writes a table row (its store, its changelog record) to the partition of the
     event the stream is processing; a batch spans partitions, so each row is written as
     if during an event of its own partition (one of the batch's events).
     """
 
-    def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
-        self.table = table
-        self.rows: dict[bytes, tuple[S, bytes, int]] = {}
+    def __init__(
+        self,
+        table: MutableMapping[bytes, bytes],
+        encode: Callable[[S, int], bytes] | None = None,
+    ) -> None:
+        self.table, self.encode = table, encode
+        self.rows: dict[bytes, tuple[S, bytes | None, int]] = {}
         self.deliveries: list[Awaitable[Any]] = []
         self._serial = asyncio.Lock()
 
@@ -172,11 +177,13 @@ class Staging(Generic[S]):
             finally:
                 self.discard()  # after a failure: none of the batch's rows
 
-    def get(self, key: bytes) -> tuple[S, bytes] | None:
+    def get(self, key: bytes) -> tuple[S, bytes | None] | None:
         staged = self.rows.get(key)
         return None if staged is None else (staged[0], staged[1])
 
-    def put(self, key: bytes, state: S, row: bytes, partition: int) -> None:
+    def put(self, key: bytes, state: S, row: bytes | None, partition: int) -> None:
+        if row is None and self.encode is None:
+            raise ValueError("a row staged as its state alone needs Staging(encode=...)")
         self.rows[key] = (state, row, partition)
 
     def expect(self, deliveries: Sequence[Awaitable[Any]]) -> None:
@@ -187,7 +194,8 @@ class Staging(Generic[S]):
         if self.deliveries:
             await asyncio.gather(*self.deliveries)
         events = _BATCH_EVENTS.get(None)
-        for key, (_, row, partition) in self.rows.items():
+        for key, (state, staged, partition) in self.rows.items():
+            row = staged if staged is not None else self.encode(state, partition)  # type: ignore[misc]
             if isinstance(self.table, ChangelogTable):  # no faust: the partition is given
                 self.table.put(key, row, partition)
                 continue

@@ -18,7 +18,7 @@ from runtime.app import create_app
 from runtime.batches import process_batches, skip_tick_on_outage, stop_unless_delivered
 from runtime.consumer import Record, table_stage
 from runtime.deadletter import FaustDeadLetters
-from runtime.intake import decode_batch, decoded
+from runtime.intake import decode_batch, decode_batch_narrow, decoded
 from runtime.producer import AsyncProducer
 from runtime.redis import REDIS_OUTAGE, create_redis
 from runtime.settings import Settings, table_options
@@ -29,7 +29,7 @@ from schemas.topics import CUSTOMER_EVENTS, IDENTITY_CHANGES, SEGMENT_CHANGES, T
 from services.segmenter.adapters.partitioning import partition_function
 from services.segmenter.adapters.population import RedisPopulation
 from services.segmenter.adapters.profiles import RedisProfileView
-from services.segmenter.messages import CONTROL_ADAPTER
+from services.segmenter.messages import CONTROL_ADAPTER, SEEN_ONLY, SeenCustomerEvent
 from services.segmenter.processor import Processor
 from services.segmenter.settings import SegmenterSettings
 from services.segmenter.web import add_pages
@@ -150,11 +150,23 @@ def _customer_events(
     ``.message``), for either intake."""
 
     async def customer_events(events: Sequence[Any]) -> None:
-        got = await decode_batch(
-            events, CUSTOMER_EVENTS.adapter, dead_letters, service=SERVICE, max_bytes=limit
+        got = await decode_batch_narrow(
+            events,
+            SEEN_ONLY,
+            CUSTOMER_EVENTS.adapter,
+            dead_letters,
+            service=SERVICE,
+            max_bytes=limit,
         )
         await processor.on_customer_events(
-            [(g.value.customer_id, g.value.event, g.partition) for g in got]
+            [
+                (
+                    g.value.customer_id,
+                    g.value.seen() if isinstance(g.value, SeenCustomerEvent) else g.value.event,
+                    g.partition,
+                )
+                for g in got
+            ]
         )
         await processor.maybe_flush()
 

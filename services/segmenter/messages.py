@@ -9,10 +9,43 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from schemas.base import Frozen, Id, Timestamp
-from schemas.events import RawEvent
+from runtime.intake import Narrow
+from schemas.base import EventTime, Frozen, Id, Timestamp
+from schemas.events import RAW_EVENT_TYPES, RawEvent, event_type_name
+from services.segmenter.domain.calendar import epoch
+from services.segmenter.domain.facts import FACT_TYPES, Seen
+
+SEEN_TYPES = frozenset(event_type_name(cls) for cls in RAW_EVENT_TYPES) - FACT_TYPES
+
+
+class _SeenFields(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    type: str
+    event_id: Id
+    occurred_at: EventTime
+
+
+class SeenCustomerEvent(BaseModel):
+    """A customer event read for what the segmenter uses of a type outside FACT_TYPES:
+    its customer, id and time. Identity validated the whole event before it wrote it;
+    the segmenter validates the fields it reads (a bad one sends the message through
+    the full decoder, and so to the dead letters)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    customer_id: Id
+    event: _SeenFields
+
+    def seen(self) -> Seen:
+        return Seen(self.event.event_id, epoch(self.event.occurred_at))
+
+
+SEEN_ONLY: Narrow[SeenCustomerEvent] = Narrow(
+    TypeAdapter(SeenCustomerEvent), lambda got: got.event.type in SEEN_TYPES
+)
 
 
 class TickDue(Frozen):
@@ -54,6 +87,16 @@ class EventForwarded(Frozen):
     event: RawEvent
 
 
+class SeenForwarded(Frozen):
+    """An absorbed customer's event of a type that only moves last_seen (the intake
+    read its time alone): the survivor applies it as seen at ``at``."""
+
+    type: Literal["seen_forwarded"] = "seen_forwarded"
+    customer_id: Id = Field(description="The survivor")
+    event_id: Id
+    at: Timestamp
+
+
 class ClockSet(Frozen):
     """Tests and operators move the worker's clock (event time) without waiting days."""
 
@@ -62,7 +105,13 @@ class ClockSet(Frozen):
 
 
 ControlMessage = Annotated[
-    TickDue | TicksDue | FoldRequested | StateHandedOff | EventForwarded | ClockSet,
+    TickDue
+    | TicksDue
+    | FoldRequested
+    | StateHandedOff
+    | EventForwarded
+    | SeenForwarded
+    | ClockSet,
     Field(discriminator="type"),
 ]
 CONTROL_ADAPTER: TypeAdapter[ControlMessage] = TypeAdapter(ControlMessage)

@@ -40,7 +40,8 @@ from services.segmenter.adapters.state_codec import (
     facts_to_json,
 )
 from services.segmenter.domain import handlers
-from services.segmenter.domain.calendar import epoch
+from services.segmenter.domain.calendar import epoch, from_epoch
+from services.segmenter.domain.facts import Seen
 from services.segmenter.domain.profile import profile_of
 from services.segmenter.domain.standing import CustomerState, Policy
 from services.segmenter.messages import (
@@ -49,6 +50,7 @@ from services.segmenter.messages import (
     ControlMessage,
     EventForwarded,
     FoldRequested,
+    SeenForwarded,
     StateHandedOff,
     TickDue,
     TicksDue,
@@ -97,7 +99,7 @@ class Processor:
         self.clock, self.index = Clock(), TimeIndex(bucket=1)  # due: day numbers
         self.dirty: dict[str, CustomerState] = {}
         self.seen: dict[str, int] = {}  # only last_seen moved: a one-field view update
-        self.staging: Staging[CustomerState] = Staging(table)
+        self.staging: Staging[CustomerState] = Staging(table, encode_state)
 
     def load(self, customer_id: str) -> CustomerState | None:
         key = customer_id.encode()
@@ -107,29 +109,39 @@ class Processor:
         raw = self.table.get(key)
         return None if raw is None else decode_state(raw)[0]
 
-    async def on_customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
+    async def on_customer_event(
+        self, customer_id: str, event: RawEvent | Seen, partition: int
+    ) -> None:
         await self.on_customer_events([(customer_id, event, partition)])
 
-    async def on_customer_events(self, events: Sequence[tuple[str, RawEvent, int]]) -> None:
+    async def on_customer_events(
+        self, events: Sequence[tuple[str, RawEvent | Seen, int]]
+    ) -> None:
+        counts = {metrics.APPLIED_CHANGED: 0, metrics.APPLIED_FORWARDED: 0}
+        counts[metrics.APPLIED_UNCHANGED] = 0
         async with self.staging.unit():
             for customer_id, event, partition in events:
-                await self._customer_event(customer_id, event, partition)
+                counts[await self._customer_event(customer_id, event, partition)] += 1
+        for counter, count in counts.items():
+            if count:
+                counter.inc(count)
 
-    async def _customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
+    async def _customer_event(
+        self, customer_id: str, event: RawEvent | Seen, partition: int
+    ) -> Any:
+        """Apply one event; returns the counter of what it did."""
         state = self.load(customer_id)
         outcome = handlers.on_event(state, customer_id, event, self.clock.now(), self.policy)
         if state is not None and outcome.state is not None and _only_seen(state, outcome.state):
-            metrics.APPLIED_CHANGED.inc()
             self.put(outcome.state, partition)
             self.seen[customer_id] = outcome.state.facts.last_seen or 0
-            return
-        if outcome.commands:
-            metrics.APPLIED_FORWARDED.inc()
-        elif outcome.state is not None:
-            metrics.APPLIED_CHANGED.inc()
-        else:
-            metrics.APPLIED_UNCHANGED.inc()
+            return metrics.APPLIED_CHANGED
         await self.apply(outcome, partition)
+        if outcome.commands:
+            return metrics.APPLIED_FORWARDED
+        if outcome.state is not None:
+            return metrics.APPLIED_CHANGED
+        return metrics.APPLIED_UNCHANGED
 
     async def on_identity_change(self, change: IdentityChange) -> None:
         metrics.IDENTITY_CHANGES.labels(change.type).inc()
@@ -159,8 +171,10 @@ class Processor:
             self.clock.pinned = epoch(message.as_of)
             metrics.CLOCK_PINNED.set(self.clock.pinned)
             return
-        if isinstance(message, EventForwarded):
-            await self._customer_event(message.customer_id, message.event, partition)
+        if isinstance(message, EventForwarded | SeenForwarded):
+            event = message.event if isinstance(message, EventForwarded) else _seen_of(message)
+            counter = await self._customer_event(message.customer_id, event, partition)
+            counter.inc()
             return
         if isinstance(message, TicksDue):
             await self._ticks(message.customer_ids, now, partition)
@@ -208,8 +222,9 @@ class Processor:
         self.project(state, partition)
 
     def put(self, state: CustomerState, partition: int) -> None:
-        row = encode_state(state, partition)
-        self.staging.put(state.customer_id.encode(), state, row, partition)
+        """Staged as the state: encoded once, at commit, however often the batch
+        changed the customer."""
+        self.staging.put(state.customer_id.encode(), state, None, partition)
 
     def project(self, state: CustomerState, partition: int) -> None:
         """Index the next due time; the profile view is staged at the next flush."""
@@ -253,6 +268,12 @@ class Processor:
                 customer_id=command.survivor,
                 absorbed=command.absorbed,
                 facts=facts_to_json(command.facts),
+            )
+        elif isinstance(command.event, Seen):
+            message = SeenForwarded(
+                customer_id=command.survivor,
+                event_id=command.event.event_id,
+                at=from_epoch(command.event.at),
             )
         else:
             message = EventForwarded(customer_id=command.survivor, event=command.event)
@@ -302,6 +323,10 @@ def _population_values(view: dict[str, Any], policy: Policy) -> tuple[int, int, 
         return None
     last_day = policy.calendar.day(bought[-1][0])
     return last_day, view["window_frequency"] or 0, view["window_monetary"] or 0
+
+
+def _seen_of(message: SeenForwarded) -> Seen:
+    return Seen(message.event_id, epoch(message.at))
 
 
 def _only_seen(before: CustomerState, after: CustomerState) -> bool:

@@ -35,7 +35,9 @@ class SegmenterSettings(BaseSettings):
     sweep_interval_seconds: float = Field(default=30.0, gt=0)
     sweep_batch: int = Field(default=10_000, ge=1)
     input_batch: int = Field(
-        default=500, ge=1, description="customer events per unit of work (one acknowledgement wait)"
+        default=2_000,
+        ge=1,
+        description="customer events per unit of work (one acknowledgement wait)",
     )
     input_batch_within_seconds: float = Field(
         default=0.02, gt=0, description="how long a unit of work waits to fill up"

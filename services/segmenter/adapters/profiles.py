@@ -7,7 +7,8 @@ after every recovery, so a view lost between a flush and a crash comes back.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
@@ -22,6 +23,10 @@ class ProfileView(Protocol):
     def stage_fields(self, customer_id: str, fields: dict[str, str]) -> None: ...
     def stage_absorbed(self, customer_id: str, survivor: str) -> None: ...
     async def flush(self) -> int: ...
+
+
+WRITE_LUA = (Path(__file__).parent / "profiles_write.lua").read_text()
+CUSTOMERS_PER_CALL = 1_000  # bounds how long one call holds Redis
 
 
 def profile_key(namespace: str, customer_id: str) -> str:
@@ -40,6 +45,7 @@ class RedisProfileView:
     def __init__(self, redis: aioredis.Redis, namespace: str) -> None:
         self._redis = redis
         self._namespace = namespace
+        self._write_script = redis.register_script(WRITE_LUA)
         self._staged: dict[str, dict[str, str] | None] = {}
         self._absorbed: dict[str, str] = {}
         self._partial: dict[str, dict[str, str]] = {}
@@ -82,19 +88,37 @@ class RedisProfileView:
         absorbed: dict[str, str],
         partial: dict[str, dict[str, str]],
     ) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for customer_id, changed in partial.items():
-                pipe.hset(profile_key(self._namespace, customer_id), mapping=changed)  # type: ignore[arg-type]
-            for customer_id, view in staged.items():
-                key = profile_key(self._namespace, customer_id)
-                fields = view or {
-                    "customer_id": customer_id,
-                    "absorbed_into": absorbed[customer_id],
-                }
-                if view is None:  # absorbed: only the pointer to the survivor remains
-                    pipe.delete(key)
-                pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-            await pipe.execute()
+        """One script call per ``CUSTOMERS_PER_CALL`` customers (a pipeline of one
+        HSET each cost the worker ~10 µs a customer, the script ~1)."""
+        writes = list(_writes(staged, absorbed, partial))
+        prefix = profile_key(self._namespace, "")
+        for start in range(0, len(writes), CUSTOMERS_PER_CALL):
+            args: list[str] = [prefix]
+            for chunk in writes[start : start + CUSTOMERS_PER_CALL]:
+                args += chunk
+            await self._write_script(keys=[], args=args)
+
+
+def _writes(
+    staged: dict[str, dict[str, str] | None],
+    absorbed: dict[str, str],
+    partial: dict[str, dict[str, str]],
+) -> Iterator[list[str]]:
+    """Each customer's part of the script's arguments: id, op, n, then n field/value."""
+    for customer_id, changed in partial.items():
+        yield [customer_id, "f", str(len(changed)), *_flat(changed)]
+    for customer_id, view in staged.items():
+        if view is None:  # absorbed: only the pointer to the survivor remains
+            pointer = {"customer_id": customer_id, "absorbed_into": absorbed[customer_id]}
+            yield [customer_id, "a", "2", *_flat(pointer)]
+        else:
+            yield [customer_id, "v", str(len(view)), *_flat(view)]
+
+
+def _flat(fields: dict[str, str]) -> Iterator[str]:
+    for name, value in fields.items():
+        yield name
+        yield value
 
 
 def decode_profile(raw: dict[Any, Any]) -> dict[str, Any]:

@@ -66,13 +66,36 @@ class Facts:
 
 EMPTY = Facts(orders={})
 
+FACT_TYPES = frozenset(
+    {
+        "order_completed",
+        "pos_purchased",
+        "order_cancelled",
+        "order_refunded",
+        "profile_updated",
+        "identified",
+    }
+)
+"""The event types whose content changes facts; every other type only moves last_seen."""
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """An event of a type outside :data:`FACT_TYPES`, read for its time alone (a page
+    view, a cart change, an app open): the intake skips decoding the rest of it."""
+
+    event_id: str
+    at: int
+
 
 def pos_order_key(store_id: str, receipt_id: str) -> str:
     return f"pos:{store_id}:{receipt_id}"
 
 
-def apply_event(facts: Facts, event: RawEvent) -> Facts:
+def apply_event(facts: Facts, event: RawEvent | Seen) -> Facts:
     """The facts after ``event``; the very same object when the event changes nothing."""
+    if isinstance(event, Seen):
+        return _seen(facts, event.at)
     at = int(event.occurred_at.timestamp())
     seen = _seen(facts, at)
     if isinstance(event, OrderCompleted | PosPurchased):
@@ -94,7 +117,7 @@ def apply_event(facts: Facts, event: RawEvent) -> Facts:
 def _seen(facts: Facts, at: int) -> Facts:
     if facts.last_seen is not None and facts.last_seen >= at:
         return facts
-    return replace(facts, last_seen=at)
+    return Facts(facts.orders, at, facts.birthday, facts.preferred_channel)
 
 
 def _placed(facts: Facts, event: OrderCompleted | PosPurchased, at: int) -> Facts:

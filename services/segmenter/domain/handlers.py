@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from schemas.events import RawEvent
 from schemas.segments import SegmentChanged
-from services.segmenter.domain.facts import EMPTY, Facts, apply_event, fold
+from services.segmenter.domain.facts import EMPTY, Facts, Seen, apply_event, fold
 from services.segmenter.domain.standing import (
     CustomerState,
     Policy,
@@ -41,7 +41,7 @@ class Forward:
 
     survivor: str
     survivor_partition: int
-    event: RawEvent
+    event: RawEvent | Seen
 
 
 Command = HandOff | Forward
@@ -58,7 +58,11 @@ NOTHING = Outcome()
 
 
 def on_event(
-    state: CustomerState | None, customer_id: str, event: RawEvent, now: int, policy: Policy
+    state: CustomerState | None,
+    customer_id: str,
+    event: RawEvent | Seen,
+    now: int,
+    policy: Policy,
 ) -> Outcome:
     """Apply one customer event; re-score when orders changed or a new day began."""
     if state is not None and state.absorbed_into is not None:
@@ -68,7 +72,13 @@ def on_event(
     facts = apply_event(current.facts, event)
     if facts is current.facts:
         return NOTHING
-    updated = replace(current, facts=facts)
+    updated = CustomerState(
+        current.customer_id,
+        facts,
+        current.standing,
+        current.absorbed_into,
+        current.survivor_partition,
+    )
     at = effective_now(now, facts)
     orders_same = facts.orders is current.facts.orders
     if orders_same and current.standing.evaluated_day == policy.calendar.day(at):
