@@ -21,11 +21,12 @@ from schemas.deadletter import DeadLetter
 
 T = TypeVar("T")
 N = TypeVar("N")
+V = TypeVar("V", covariant=True)
 
 
 @dataclass(frozen=True)
-class Received(Generic[T]):
-    value: T
+class Received(Generic[V]):
+    value: V
     key: bytes | None
     topic: str
     partition: int

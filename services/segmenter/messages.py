@@ -105,13 +105,7 @@ class ClockSet(Frozen):
 
 
 ControlMessage = Annotated[
-    TickDue
-    | TicksDue
-    | FoldRequested
-    | StateHandedOff
-    | EventForwarded
-    | SeenForwarded
-    | ClockSet,
+    TickDue | TicksDue | FoldRequested | StateHandedOff | EventForwarded | SeenForwarded | ClockSet,
     Field(discriminator="type"),
 ]
 CONTROL_ADAPTER: TypeAdapter[ControlMessage] = TypeAdapter(ControlMessage)

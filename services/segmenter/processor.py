@@ -114,9 +114,7 @@ class Processor:
     ) -> None:
         await self.on_customer_events([(customer_id, event, partition)])
 
-    async def on_customer_events(
-        self, events: Sequence[tuple[str, RawEvent | Seen, int]]
-    ) -> None:
+    async def on_customer_events(self, events: Sequence[tuple[str, RawEvent | Seen, int]]) -> None:
         counts = {metrics.APPLIED_CHANGED: 0, metrics.APPLIED_FORWARDED: 0}
         counts[metrics.APPLIED_UNCHANGED] = 0
         async with self.staging.unit():
@@ -134,7 +132,10 @@ class Processor:
         outcome = handlers.on_event(state, customer_id, event, self.clock.now(), self.policy)
         if state is not None and outcome.state is not None and _only_seen(state, outcome.state):
             self.put(outcome.state, partition)
-            self.seen[customer_id] = outcome.state.facts.last_seen or 0
+            if customer_id in self.dirty:  # her whole view goes out: the latest of it
+                self.dirty[customer_id] = outcome.state
+            else:
+                self.seen[customer_id] = outcome.state.facts.last_seen or 0
             return metrics.APPLIED_CHANGED
         await self.apply(outcome, partition)
         if outcome.commands:

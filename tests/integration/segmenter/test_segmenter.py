@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -135,10 +136,13 @@ def test_when_identity_merges_customers_on_two_partitions_then_the_survivor_has_
     ]
     wait_for_profile(redis_client, settings, absorbed, "absorbed_into", survivor)
 
-    send_events(producer, settings, absorbed, receipt("ginza", "R-2", 1_000, NOW), page(NOW))
+    browsed = NOW + timedelta(hours=1)  # a page view: read for its time alone
+    send_events(producer, settings, absorbed, receipt("ginza", "R-2", 1_000, NOW), page(browsed))
 
     profile = wait_for_profile(redis_client, settings, survivor, "lifetime_orders", "3")
     assert profile["lifetime_amount"] == "9000"
+    seen_at = browsed.astimezone(ZoneInfo("Asia/Tokyo")).isoformat()
+    wait_for_profile(redis_client, settings, survivor, "last_seen_at", seen_at)
     assert no_more_changes(changes, wait=1.0) == []
 
 
