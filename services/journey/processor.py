@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from runtime.batches import Staging
 from runtime.memory import release_free_memory
+from runtime.metrics import child
 from runtime.time_index import TimeIndex
 from schemas.events import RawEvent
 from schemas.identity import CustomersMerged, IdentityChange
@@ -276,19 +277,19 @@ class Processor:
     def count(self, customer_id: str, output: Any) -> None:
         if isinstance(output, Requested):
             r = output.request
-            metrics.REQUESTED.labels(r.journey_id or "", r.channels[0].value).inc()
+            child(metrics.REQUESTED, r.journey_id or "", r.channels[0].value).inc()
         elif isinstance(output, Entered):
-            metrics.ENTERED.labels(output.journey, output.variant).inc()
+            child(metrics.ENTERED, output.journey, output.variant).inc()
         elif isinstance(output, Exited):
-            metrics.EXITED.labels(output.journey, output.reason.split(":")[0]).inc()
+            child(metrics.EXITED, output.journey, output.reason.split(":")[0]).inc()
         elif isinstance(output, Skipped):
-            metrics.SKIPPED.labels(output.reason).inc()
+            child(metrics.SKIPPED, output.reason).inc()
         elif isinstance(output, Converted):
-            metrics.CONVERSIONS.labels(output.journey, output.variant).inc()
-            metrics.REVENUE.labels(output.journey).inc(output.amount)
+            child(metrics.CONVERSIONS, output.journey, output.variant).inc()
+            child(metrics.REVENUE, output.journey).inc(output.amount)
             if output.recovered:
-                metrics.RECOVERED.labels(output.journey).inc()
-                metrics.RECOVERED_REVENUE.labels(output.journey).inc(output.amount)
+                child(metrics.RECOVERED, output.journey).inc()
+                child(metrics.RECOVERED_REVENUE, output.journey).inc(output.amount)
         elif isinstance(output, Fired):
             metrics.LATENESS.observe(max(0.0, output.lateness))
             return
