@@ -24,7 +24,13 @@ from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
 from runtime.kafka import create_consumer
 from runtime.producer import AsyncProducer
@@ -149,16 +155,13 @@ class ChangelogTable:
         started = time.monotonic()
         reader: Consumer = create_consumer(self.bootstrap, f"{self.topic}-restore")
         try:
-            marks = {
-                p: reader.get_watermark_offsets(TopicPartition(self.topic, p), 10)
-                for p in partitions
-            }
+            deadline = started + self.restore_timeout
+            marks = {p: _watermarks(reader, self.topic, p, deadline) for p in partitions}
             ends = {p: high for p, (_, high) in marks.items()}
             restored = {p: self._open(p) for p in partitions}
             todo = {p for p, (low, high) in marks.items() if high > max(low, 0)}
             if todo:
                 reader.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in todo])
-            deadline = started + self.restore_timeout
             while todo:
                 if time.monotonic() > deadline:
                     raise RestoreError(f"{self.topic} {sorted(todo)} not read to the end in time")
@@ -188,6 +191,43 @@ class ChangelogTable:
             },
         )
         return restored
+
+
+def _watermarks(reader: Consumer, topic: str, partition: int, deadline: float) -> tuple[int, int]:
+    """(low, high) of one changelog partition. A transient refusal (a leader not yet
+    elected for a new topic, or moving) is asked again until ``deadline``."""
+    delay = 0.1
+    while True:
+        try:
+            low, high = reader.get_watermark_offsets(TopicPartition(topic, partition), 10)
+            return low, high
+        except KafkaException as err:
+            error = err.args[0] if err.args else None
+            if not _transient(error) or time.monotonic() + delay > deadline:
+                raise
+            log.info(
+                "changelog offsets not available yet: asking again",
+                extra={"topic": topic, "partition": partition, "error": str(err)},
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+_TRANSIENT = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,  # a new topic's metadata not everywhere yet
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+    }
+)
+
+
+def _transient(error: Any) -> bool:
+    if not isinstance(error, KafkaError):
+        return False
+    return error.retriable() or error.code() in _TRANSIENT
 
 
 def _close(rows: Any) -> None:
