@@ -126,12 +126,33 @@ class BenchWorker:
             time.sleep(0.2)
         raise SystemExit(f"{name} did not reach {at_least} in {timeout}s, see {self.log}")
 
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid)
+
     def stop(self) -> None:
         self.process.terminate()
         try:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread: librdkafka's too) ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_figures(bench: str, cpu: float, wall: float, events: int) -> None:
+    """Print and record what a worker's CPU says about its rate: µs of CPU per event
+    (1,000,000 / it is the rate one busy core could reach) and how busy its core was
+    (well under 100 %: it waited on Kafka or Redis; near: CPU-bound)."""
+    per_event = cpu / max(events, 1) * 1e6
+    busy = cpu / wall if wall > 0 else math.nan
+    print(f"{'worker CPU per event (µs)':40} {per_event:12,.1f}")
+    print(f"{'worker busy (share of one core)':40} {busy:12.0%}")
+    record(bench, "worker CPU per event", per_event, "µs", note="user + system, all threads")
+    record(bench, "worker busy (share of one core)", busy * 100, "%")
 
 
 def free_port() -> int:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis
-from common import record
+from common import cpu_figures, cpu_seconds, record
 from confluent_kafka import Consumer
 
 from runtime.kafka import create_admin, create_consumer, create_producer
@@ -183,8 +183,10 @@ def main() -> None:
         worker = start_worker(env, log)
         produce(args.kafka, namespace, warm)
         drain(out, len(warm))
+        cpu_before = cpu_seconds(worker.pid)
         produce(args.kafka, namespace, timed)
         first, last = drain(out, len(timed))
+        cpu = cpu_seconds(worker.pid) - cpu_before
         resolved_rate = (len(timed) - 1) / (last - first)
         baseline = create_consumer(args.kafka, f"{namespace}-bench-raw")
         baseline.subscribe([spec.name(namespace) for spec in RAW_TOPICS])
@@ -199,6 +201,7 @@ def main() -> None:
         print(f"{'resolved events/s (one worker)':40} {resolved_rate:12,.0f}")
         print(f"{'confluent-kafka raw read events/s':40} {raw_rate:12,.0f}")
         print(f"{'ratio resolved / raw read':40} {resolved_rate / raw_rate:12.3f}")
+        cpu_figures("identity", cpu, last - first, len(timed))
         print(f"{'identifiers in graph':40} {identifiers:12,}")
         print(f"{'Redis bytes per identifier (all keys)':40} {total / max(identifiers, 1):12.0f}")
         for kind, used in parts.items():

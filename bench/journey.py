@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from common import BenchWorker, clean_up, histogram, quantile, record
+from common import BenchWorker, clean_up, cpu_figures, histogram, quantile, record
 from confluent_kafka.admin import NewTopic
 
 from runtime.kafka import create_admin, create_producer
@@ -83,9 +83,11 @@ def throughput(events: int, customers: int, store: str) -> float:
     worker = BenchWorker(JOURNEY, namespace, 1, KIZUNA_STORE=store)
     try:
         first = worker.wait_for(EVENTS_METRIC, 1, timeout=180)
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), worker.cpu_seconds()
         done = worker.wait_for(EVENTS_METRIC, events, timeout=900)
-        return (done - first) / (time.monotonic() - started)
+        wall = time.monotonic() - started
+        cpu_figures("journey", worker.cpu_seconds() - cpu_before, wall, int(done - first))
+        return (done - first) / wall
     finally:
         worker.stop()
         clean_up(admin, namespace)

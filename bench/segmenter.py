@@ -32,7 +32,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import clean_up, record
+from common import clean_up, cpu_figures, cpu_seconds, record
 
 from runtime.kafka import create_admin, create_producer
 from runtime.settings import load_settings
@@ -100,7 +100,7 @@ def kafka_throughput(events: int, customers: int) -> tuple[float, tuple[int, flo
         stderr=subprocess.DEVNULL,
     )
     try:
-        rate = _time_consumption(port, events)
+        rate = _time_consumption(port, events, worker.pid)
         return rate, _time_worker_sweep(port, settings.kafka, namespace)
     finally:
         worker.terminate()
@@ -108,8 +108,9 @@ def kafka_throughput(events: int, customers: int) -> tuple[float, tuple[int, flo
         clean_up(admin, namespace)
 
 
-def _time_consumption(port: int, events: int) -> float:
+def _time_consumption(port: int, events: int, pid: int) -> float:
     started = first = None
+    cpu_before = 0.0
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         try:
@@ -118,9 +119,11 @@ def _time_consumption(port: int, events: int) -> float:
             time.sleep(0.2)
             continue
         if done > 0 and first is None:
-            first, started = done, time.monotonic()
+            first, started, cpu_before = done, time.monotonic(), cpu_seconds(pid)
         if done >= events and started is not None and first is not None:
-            return (done - first) / (time.monotonic() - started)
+            wall = time.monotonic() - started
+            cpu_figures("segmenter", cpu_seconds(pid) - cpu_before, wall, int(done - first))
+            return (done - first) / wall
         time.sleep(0.5)  # each /metrics page costs the worker CPU: poll as a scraper would
     raise SystemExit("worker did not consume the stream within 10 minutes")
 

@@ -64,13 +64,15 @@ class Identifiers(BaseModel):
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Identifiers:
-        if not any(getattr(self, name) for _, name in _NAMED):
+        values = self.__dict__
+        if not any(values[name] for _, name in _NAMED):
             raise ValueError("at least one identifier is required")
         return self
 
     def present(self) -> list[tuple[IdentifierKind, str]]:
         """The identifiers that are set, in trust order."""
-        return [(k, v) for k, name in _NAMED if (v := getattr(self, name))]
+        values = self.__dict__
+        return [(k, v) for k, name in _NAMED if (v := values[name])]
 
     def routing_key(self) -> str:
         """Kafka key for raw topics: the most trusted identifier, so one person's events

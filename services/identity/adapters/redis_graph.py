@@ -68,6 +68,7 @@ class View:
     """One batch's picture of the graph: what was read, and what it has changed since."""
 
     read_entries: dict[str, bytes | None] = field(default_factory=dict)
+    buckets: dict[str, str] = field(default_factory=dict)  # identifier -> its index bucket
     read_versions: dict[str, int] = field(default_factory=dict)
     entries: dict[str, bytes | None] = field(default_factory=dict)
     customers: dict[str, Customer] = field(default_factory=dict)
@@ -148,9 +149,13 @@ class RedisGraph:
     async def read(self, view: View, node_keys: Iterable[str]) -> None:
         wanted = sorted({k for k in node_keys if k not in view.entries})
         if wanted:
-            for key, value in zip(wanted, await self._index_get(wanted), strict=True):
+            node = self.keys.node
+            buckets = [node(k) for k in wanted]
+            values = await self._hget_many(buckets, wanted)
+            for key, bucket, value in zip(wanted, buckets, values, strict=True):
                 view.read_entries[key] = value
                 view.entries[key] = value
+                view.buckets[key] = bucket
 
     async def _index_get(self, node_keys: list[str]) -> list[bytes | None]:
         """Index entries of ``node_keys`` (one script call, however many buckets)."""
@@ -201,7 +206,11 @@ class RedisGraph:
         if not view.changed and not view.outboxes:
             view.version = await self.version()
             return
-        node, customer = self.keys.node, self.keys.customer
+        customer = self.keys.customer
+
+        def node(key: str) -> str:  # most were read by this batch: their bucket is known
+            return view.buckets.get(key) or self.keys.node(key)
+
         batch = {
             "check_index": [
                 [node(k), k, (v or b"").decode()] for k, v in sorted(view.read_entries.items())

@@ -14,7 +14,7 @@ from services.identity.domain.model import Edge, Node, kind_of
 from services.identity.domain.rules import DAY_MS, Rules
 
 
-@dataclass
+@dataclass(slots=True)
 class Group:
     nodes: dict[str, Node]
     edges: dict[str, Edge] = field(default_factory=dict)
@@ -34,7 +34,7 @@ class Forest:
 
     def add_node(self, node: Node) -> None:
         if node.key not in self.group_of:
-            self.seed(Group(nodes={node.key: node}))
+            self.seed(Group({node.key: node}, {}, {}, set(), 0))  # (no default factories: hot)
 
     def groups(self) -> list[Group]:
         unique = {id(g): g for g in self.group_of.values()}
