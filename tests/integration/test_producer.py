@@ -1,0 +1,74 @@
+"""runtime.producer.AsyncProducer on the real broker: acks awaited, failures raised."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import NewTopic
+
+from runtime.kafka import create_admin, create_consumer
+from runtime.producer import AsyncProducer, DeliveryError
+from runtime.settings import Settings
+from runtime.topics import delete_topics
+
+
+@pytest.fixture
+def small_topic(settings: Settings) -> Iterator[str]:
+    """A topic whose broker refuses messages (record batches) over 50,000 bytes."""
+    name = f"{settings.namespace}.producer-test"
+    admin = create_admin(settings.kafka)
+    spec = NewTopic(name, 1, 1, config={"max.message.bytes": "50000"})
+    admin.create_topics([spec])[name].result(30)
+    yield name
+    delete_topics(admin, [name])
+
+
+def _read_all(settings: Settings, topic: str, expected: int) -> list[bytes]:
+    consumer: Consumer = create_consumer(settings.kafka, f"{settings.namespace}-producer-test")
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    values: list[bytes] = []
+    try:
+        for _ in range(60):
+            for message in consumer.consume(500, 0.5):
+                if message.error() is None:
+                    values.append(message.value() or b"")
+            if len(values) >= expected:
+                break
+    finally:
+        consumer.close()
+    return values
+
+
+async def test_when_flush_returns_then_every_message_is_in_kafka(
+    settings: Settings, small_topic: str
+) -> None:
+    producer = AsyncProducer(settings.kafka)
+    for n in range(1000):
+        producer.produce(small_topic, f"k{n % 7}".encode(), f"v{n}".encode())
+
+    await producer.flush()
+
+    assert sorted(_read_all(settings, small_topic, 1000)) == sorted(
+        f"v{n}".encode() for n in range(1000)
+    )
+
+
+async def test_when_the_broker_refuses_a_message_then_flush_raises_with_the_reason(
+    settings: Settings, small_topic: str
+) -> None:
+    """Only failed deliveries call back (delivery.report.only.error): they must still
+    reach flush, or a worker would commit input whose output was lost."""
+    producer = AsyncProducer(settings.kafka)
+    producer.produce(small_topic, b"before", b"a" * 100)
+    await producer.flush()
+    producer.produce(small_topic, b"too-big", os.urandom(200_000))  # lz4 cannot shrink it
+
+    with pytest.raises(DeliveryError, match="MSG_SIZE_TOO_LARGE"):
+        await producer.flush()
+
+    producer.produce(small_topic, b"after", b"b" * 100)
+    await producer.flush()  # the failure was reported once; the producer goes on
+    assert _read_all(settings, small_topic, 2) == [b"a" * 100, b"b" * 100]
