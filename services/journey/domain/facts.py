@@ -68,15 +68,23 @@ def _profile(state: CustomerState, birthday: Any, timezone: str | None) -> None:
 
 
 def value_at(payload: Any, path: str | None) -> Any:
-    """``payload.a.b`` for the dotted ``path`` ("cart_id", "product.category"); None if absent."""
+    """``payload.a.b`` for the dotted ``path`` ("cart_id", "product.category"): keys of dicts,
+    fields (and extra keys) of models, never their methods; None if absent."""
     if path is None:
         return None
     if "|" in path:  # alternatives: the first one present
-        found = (value_at(payload, p) for p in path.split("|"))
-        return next((v for v in found if v is not None), None)
+        for alternative in path.split("|"):
+            if (found := value_at(payload, alternative)) is not None:
+                return found
+        return None
     current = payload
     for part in path.split("."):
-        current = current.get(part) if isinstance(current, dict) else getattr(current, part, None)
+        if isinstance(current, dict):
+            current = current.get(part)
+        else:  # a model: its fields are in __dict__ (a missing one read with getattr costs
+            fields = getattr(current, "__dict__", None) or {}  # pydantic ~2 µs), extras aside
+            extra = getattr(current, "__pydantic_extra__", None) or {}
+            current = fields[part] if part in fields else extra.get(part)
         if current is None:
             return None
     return current

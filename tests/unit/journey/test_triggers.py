@@ -105,3 +105,28 @@ def test_when_a_customer_enters_at_risk_then_the_reactivation_journey_starts() -
     assert s.state.rfm == "At Risk"
     entered = [o for o in s.outputs if type(o).__name__ == "Entered"]
     assert len(entered) == 1
+
+
+def test_when_a_path_is_read_from_a_payload_then_fields_extras_and_alternatives_resolve() -> None:
+    from pydantic import ConfigDict
+
+    from schemas.base import Frozen
+    from schemas.examples import example
+    from services.journey.domain.facts import value_at
+
+    order = example("order_completed").payload
+    pos = example("pos_purchased").payload
+    assert value_at(order, "order_id") == order.order_id  # type: ignore[attr-defined]
+    assert value_at(order, "receipt_id") is None  # not a field of an order
+    assert value_at(order, "receipt_id|order_id") == order.order_id  # type: ignore[attr-defined]
+    assert value_at(pos, "order_id|receipt_id") == pos.receipt_id  # type: ignore[attr-defined]
+    assert value_at(order, "order_id.nested") is None
+    assert value_at({"product": {"category": "shoes"}}, "product.category") == "shoes"
+
+    class Open(Frozen):
+        model_config = ConfigDict(frozen=True, extra="allow")
+        known: str = "k"
+
+    assert value_at(Open(shade="navy"), "shade") == "navy"  # type: ignore[call-arg]
+    assert value_at(Open(), "known") == "k"
+    assert value_at(Open(), "model_fields") is None  # a field name only, never an attribute
