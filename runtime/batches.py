@@ -158,8 +158,10 @@ class Staging(Generic[S]):
         self,
         table: MutableMapping[bytes, bytes],
         encode: Callable[[S, int], bytes] | None = None,
+        written: Callable[[bytes, bytes, S], None] | None = None,
     ) -> None:
-        self.table, self.encode = table, encode
+        """``written(key, row, state)`` is told of each row once it is in the table."""
+        self.table, self.encode, self.written = table, encode, written
         self.rows: dict[bytes, tuple[S, bytes | None, int]] = {}
         self.deliveries: list[Awaitable[Any]] = []
         self._serial = asyncio.Lock()
@@ -196,6 +198,8 @@ class Staging(Generic[S]):
         events = _BATCH_EVENTS.get(None)
         for key, (state, staged, partition) in self.rows.items():
             row = staged if staged is not None else self.encode(state, partition)  # type: ignore[misc]
+            if self.written is not None:
+                self.written(key, row, state)
             if isinstance(self.table, ChangelogTable):  # no faust: the partition is given
                 self.table.put(key, row, partition)
                 continue

@@ -115,6 +115,7 @@ def _processor(
         population=RedisPopulation(redis, settings.namespace) if quantiles else None,
         sweep_batch=seg.sweep_batch,
         flush_batch=seg.view_flush_batch,
+        state_cache=seg.state_cache,
     )
 
 

@@ -42,6 +42,11 @@ class SegmenterSettings(BaseSettings):
     input_batch_within_seconds: float = Field(
         default=0.02, gt=0, description="how long a unit of work waits to fill up"
     )
+    state_cache: int = Field(
+        default=50_000,
+        ge=0,
+        description="decoded customer states kept per worker (~1.4 KB each; 0: none)",
+    )
     view_flush_seconds: float = Field(default=1.0, gt=0)
     view_flush_batch: int = Field(default=5_000, ge=1)
     partitioner: Literal["murmur2", "crc32"] = "murmur2"
