@@ -200,13 +200,16 @@ def timers_and_lateness(timers: int, rate: float, window: float, store: str) -> 
     firing = int(rate * window)
     producer = create_producer(settings.kafka, **{"linger.ms": 50, "batch.num.messages": 10000})
     row_bytes = 0
-    for n, (key, value) in enumerate(rows(timers, firing, base + 2.0, rate)):
-        producer.produce(
-            f"{namespace}-journey-journeys-changelog", key=key, value=value, partition=0
-        )
+    for key, value in rows(timers, firing, base + 2.0, rate):
+        while True:
+            try:
+                producer.produce(
+                    f"{namespace}-journey-journeys-changelog", key=key, value=value, partition=0
+                )
+                break
+            except BufferError:  # the local queue is full: wait for deliveries
+                producer.poll(0.1)
         row_bytes += len(value)
-        if n % 20_000 == 0:
-            producer.poll(0)
     producer.flush(120)
     worker = BenchWorker(JOURNEY, namespace, 1, KIZUNA_STORE=store, **skew)
     try:
