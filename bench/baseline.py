@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from common import ROOT, clean_up, record
+from common import ROOT, clean_up, produce_waiting, record
 from confluent_kafka.admin import NewTopic
 
 from runtime.kafka import create_admin, create_consumer, create_producer
@@ -62,12 +62,7 @@ def messages(count: int) -> tuple[list[tuple[bytes, bytes]], float]:
 def produce(bootstrap: str, topic: str, batch: list[tuple[bytes, bytes]]) -> None:
     producer = create_producer(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000})
     for key, value in batch:
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value, partition=0)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        produce_waiting(producer, topic, key, value, partition=0)
     assert producer.flush(120) == 0
 
 

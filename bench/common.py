@@ -137,6 +137,19 @@ class BenchWorker:
             self.process.kill()
 
 
+def produce_waiting(
+    producer: Any, topic: str, key: bytes | None, value: bytes, partition: int | None = None
+) -> None:
+    """Produce one message; while librdkafka's local queue is full, wait for deliveries."""
+    extra = {} if partition is None else {"partition": partition}
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value, **extra)
+            return
+        except BufferError:
+            producer.poll(0.1)
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system, every thread: librdkafka's too) ``pid`` has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis
-from common import cpu_figures, cpu_seconds, record
+from common import cpu_figures, cpu_seconds, produce_waiting, record
 from confluent_kafka import Consumer
 
 from runtime.kafka import create_admin, create_consumer, create_producer
@@ -101,12 +101,7 @@ def workload(customers: int, events: int, seed: int = 1) -> tuple[list, list]:
 def produce(bootstrap: str, namespace: str, messages: list) -> None:
     producer = create_producer(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000})
     for suffix, key, value in messages:
-        while True:
-            try:
-                producer.produce(f"{namespace}.{suffix}", key=key, value=value)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        produce_waiting(producer, f"{namespace}.{suffix}", key, value)
     assert producer.flush(60) == 0
 
 

@@ -37,7 +37,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from common import BenchWorker, clean_up, cpu_figures, histogram, quantile, record
+from common import (
+    BenchWorker,
+    clean_up,
+    cpu_figures,
+    histogram,
+    produce_waiting,
+    quantile,
+    record,
+)
 from confluent_kafka.admin import NewTopic
 
 from runtime.kafka import create_admin, create_producer
@@ -200,15 +208,9 @@ def timers_and_lateness(timers: int, rate: float, window: float, store: str) -> 
     firing = int(rate * window)
     producer = create_producer(settings.kafka, **{"linger.ms": 50, "batch.num.messages": 10000})
     row_bytes = 0
+    changelog = f"{namespace}-journey-journeys-changelog"
     for key, value in rows(timers, firing, base + 2.0, rate):
-        while True:
-            try:
-                producer.produce(
-                    f"{namespace}-journey-journeys-changelog", key=key, value=value, partition=0
-                )
-                break
-            except BufferError:  # the local queue is full: wait for deliveries
-                producer.poll(0.1)
+        produce_waiting(producer, changelog, key, value, partition=0)
         row_bytes += len(value)
     producer.flush(120)
     worker = BenchWorker(JOURNEY, namespace, 1, KIZUNA_STORE=store, **skew)

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import orjson
 import redis
-from common import record, serve_providers
+from common import produce_waiting, record, serve_providers
 from confluent_kafka import Consumer
 from notifier import DATA, T0, seed  # bench/notifier.py (bench/ is on sys.path)
 
@@ -81,12 +81,7 @@ def requests(run: str, count: int, customers: int) -> Iterator[tuple[bytes, byte
 def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
     producer = create_producer(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000})
     for key, value in messages:
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        produce_waiting(producer, topic, key, value)
     assert producer.flush(60) == 0
 
 

@@ -64,8 +64,7 @@ class Identifiers(BaseModel):
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Identifiers:
-        values = self.__dict__
-        if not any(values[name] for _, name in _NAMED):
+        if not self.present():
             raise ValueError("at least one identifier is required")
         return self
 

@@ -147,6 +147,8 @@ class RedisGraph:
         await self._load_customers(view, owners)
 
     async def read(self, view: View, node_keys: Iterable[str]) -> None:
+        """Index entries of ``node_keys`` not in the view yet, with their buckets (one
+        script call, however many buckets)."""
         wanted = sorted({k for k in node_keys if k not in view.entries})
         if wanted:
             node = self.keys.node
@@ -156,10 +158,6 @@ class RedisGraph:
                 view.read_entries[key] = value
                 view.entries[key] = value
                 view.buckets[key] = bucket
-
-    async def _index_get(self, node_keys: list[str]) -> list[bytes | None]:
-        """Index entries of ``node_keys`` (one script call, however many buckets)."""
-        return await self._hget_many([self.keys.node(k) for k in node_keys], node_keys)
 
     async def _hget_many(self, buckets: list[str], fields: list[str]) -> list[bytes | None]:
         if not fields:
@@ -249,7 +247,9 @@ class RedisGraph:
         return view.customers[customer_id]
 
     async def customer_of(self, node_key: str) -> Customer | None:
-        (raw,) = await self._index_get([node_key])
+        view = View()
+        await self.read(view, [node_key])
+        raw = view.entries[node_key]
         return await self.customer(load_entry(raw)[0]) if raw else None
 
     async def version(self) -> int:

@@ -81,8 +81,10 @@ def value_at(payload: Any, path: str | None) -> Any:
     for part in path.split("."):
         if isinstance(current, dict):
             current = current.get(part)
-        else:  # a model: its fields are in __dict__ (a missing one read with getattr costs
-            fields = getattr(current, "__dict__", None) or {}  # pydantic ~2 µs), extras aside
+        else:
+            # A model keeps its fields in __dict__ and extra keys apart; a missing name
+            # read with getattr would cost pydantic ~2 µs and could find a method.
+            fields = getattr(current, "__dict__", None) or {}
             extra = getattr(current, "__pydantic_extra__", None) or {}
             current = fields[part] if part in fields else extra.get(part)
         if current is None:
