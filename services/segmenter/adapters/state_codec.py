@@ -29,7 +29,9 @@ def facts_to_json(facts: Facts) -> dict[str, Any]:
 
 def facts_from_json(data: dict[str, Any]) -> Facts:
     orders = {
-        key: Order(at, total, channel, eid, cancelled, tuple((r[0], r[1]) for r in refunds))
+        key: Order(
+            at, total, channel, eid, cancelled, tuple(map(tuple, refunds)) if refunds else ()
+        )
         for key, (at, total, channel, eid, cancelled, refunds) in data["o"].items()
     }
     return Facts(orders, data["ls"], _trait_in(data["b"]), _trait_in(data["pc"]))

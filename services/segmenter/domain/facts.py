@@ -45,9 +45,10 @@ class Order:
 
     @property
     def net(self) -> int:
-        if not self.counts:
+        if self.placed_at is None or self.cancelled:  # not self.counts, inlined
             return 0
-        return max(0, self.total - sum(amount for _, amount in self.refunds))
+        refunded = sum(amount for _, amount in self.refunds) if self.refunds else 0
+        return max(0, self.total - refunded)
 
 
 @dataclass(frozen=True, slots=True)

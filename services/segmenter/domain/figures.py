@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from services.segmenter.domain.calendar import BusinessCalendar
 from services.segmenter.domain.facts import Facts
 
 
-@dataclass(frozen=True, slots=True)
-class Purchase:
+class Purchase(NamedTuple):
+    """A counted purchase (a tuple: a sweep builds millions of them)."""
+
     at: int  # epoch seconds
     net: int
     channel: str
 
 
-@dataclass(frozen=True, slots=True)
-class Figures:
+class Figures(NamedTuple):
     first_at: int
     last_at: int
     recency_days: int
@@ -39,7 +39,8 @@ def purchases(facts: Facts, until: int | None = None) -> list[Purchase]:
         and not order.cancelled
         and (until is None or order.placed_at <= until)
     ]
-    bought.sort(key=lambda p: p.at)
+    if len(bought) > 1:
+        bought.sort()  # by time first (ties: by amount, channel; only for a stable order)
     return bought
 
 
@@ -50,20 +51,23 @@ def figures_of(
     An order is in the trailing window while fewer than ``window_days`` days old."""
     if not bought:
         return None
-    first_day, last_day = calendar.day(bought[0].at), calendar.day(bought[-1].at)
-    window_f = window_m = online = 0
-    for purchase in bought:
-        if today - calendar.day(purchase.at) < window_days:
+    day = calendar.day
+    first, last = bought[0].at, bought[-1].at
+    last_day = day(last)
+    window_f = window_m = online = lifetime = 0
+    for at, net, channel in bought:
+        lifetime += net
+        online += channel == "online"
+        if today - day(at) < window_days:
             window_f += 1
-            window_m += purchase.net
-        online += purchase.channel == "online"
+            window_m += net
     return Figures(
-        first_at=bought[0].at,
-        last_at=bought[-1].at,
+        first_at=first,
+        last_at=last,
         recency_days=max(0, today - last_day),
-        tenure_days=last_day - first_day,
+        tenure_days=last_day - day(first),
         lifetime_orders=len(bought),
-        lifetime_amount=sum(p.net for p in bought),
+        lifetime_amount=lifetime,
         window_frequency=window_f,
         window_monetary=window_m,
         online_orders=online,

@@ -10,7 +10,9 @@ cut) of the cut between the two scores, so customers at a cut point do not flap.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 
 RFM_SEGMENTS = (
     "Champions",
@@ -50,6 +52,12 @@ class Thresholds:
     monetary_cuts: tuple[float, ...] = (5_000, 20_000, 50_000, 100_000)
     hysteresis: float = 0.0
 
+    def __post_init__(self) -> None:
+        for name in ("recency_edges", "frequency_cuts", "monetary_cuts"):
+            bounds = getattr(self, name)
+            if list(bounds) != sorted(bounds):
+                raise ValueError(f"{name} must be in ascending order: {bounds!r}")
+
 
 @dataclass(frozen=True, slots=True)
 class CpmRules:
@@ -67,13 +75,14 @@ class Scores:
 
 
 def score_at_least(value: float, cuts: tuple[float, ...]) -> int:
-    """1 + the number of cuts ``value`` reaches (F and M)."""
-    return 1 + sum(1 for cut in cuts if value >= cut)
+    """1 + the number of cuts ``value`` reaches (F and M; cuts ascending)."""
+    return 1 + bisect_right(cuts, value)
 
 
 def score_at_most(days: float, edges: tuple[float, ...]) -> int:
-    """5 minus the number of edges ``days`` has passed (R: fewer days is better)."""
-    return 1 + len(edges) - sum(1 for edge in edges if days > edge)
+    """5 minus the number of edges ``days`` has passed (R: fewer days is better; edges
+    ascending)."""
+    return 1 + len(edges) - bisect_left(edges, days)
 
 
 def sticky(
@@ -135,6 +144,7 @@ def cpm_group(
     return f"{stage}/{activity}"
 
 
+@lru_cache(maxsize=64)  # one per threshold version in use: a sweep asks per customer
 def recency_boundaries(thresholds: Thresholds) -> tuple[int, ...]:
     """Days since the last purchase at which the R score may change with no new event
     (the day after each edge, and after each edge widened by hysteresis)."""

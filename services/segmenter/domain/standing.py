@@ -8,7 +8,9 @@ could change with no new event (``next_due``, for the time index).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
 from typing import Literal
 
 from schemas.segments import RfmScores, SegmentChanged
@@ -71,13 +73,16 @@ def reevaluate(
     figures = figures_of(bought, today, policy.calendar, policy.window_days)
     old = state.standing
     if figures is None:
-        standing = replace(old, scores=None, next_due=None, evaluated_day=today)
-        return replace(state, standing=standing), []
+        standing = Standing(
+            old.rfm, old.cpm, None, old.version, old.thresholds_version, None, today
+        )
+        return _with_standing(state, standing), []
+    thresholds = policy.thresholds
     scores = rfm_scores(
         figures.recency_days,
         figures.window_frequency,
         figures.window_monetary,
-        policy.thresholds,
+        thresholds,
         old.scores,
     )
     rfm = rfm_segment(scores.recency, scores.frequency)
@@ -105,25 +110,43 @@ def reevaluate(
                     to_segment=after,
                     reason=reason,
                     version=version,
-                    thresholds_version=policy.thresholds.version,
-                    as_of=from_epoch(now),
+                    thresholds_version=thresholds.version,
+                    as_of=_as_of(now),
                     scores=_wire(scores),
                 )
             )
     standing = Standing(
-        rfm=rfm,
-        cpm=cpm or old.cpm,
-        scores=scores,
-        version=version,
-        thresholds_version=policy.thresholds.version,
-        next_due=next_due(bought, figures, today, policy),
-        evaluated_day=today,
+        rfm,
+        cpm or old.cpm,
+        scores,
+        version,
+        thresholds.version,
+        next_due(bought, figures, today, policy),
+        today,
     )
-    return replace(state, standing=standing), changes
+    return _with_standing(state, standing), changes
 
 
+def _with_standing(state: CustomerState, standing: Standing) -> CustomerState:
+    return CustomerState(
+        state.customer_id, state.facts, standing, state.absorbed_into, state.survivor_partition
+    )
+
+
+@lru_cache(maxsize=16)  # a sweep stamps every change with the same moment
+def _as_of(now: int) -> datetime:
+    return from_epoch(now)
+
+
+@lru_cache(maxsize=125)  # every (R, F, M): frozen, so one instance each is shared
 def _wire(scores: Scores) -> RfmScores:
     return RfmScores(recency=scores.recency, frequency=scores.frequency, monetary=scores.monetary)
+
+
+@lru_cache(maxsize=64)
+def _age_marks(thresholds: Thresholds, churn_days: int) -> tuple[int, ...]:
+    """Days after the last purchase at which R or the CPM churn mark may move, ascending."""
+    return tuple(sorted({*recency_boundaries(thresholds), churn_days}))
 
 
 def next_due(bought: list[Purchase], figures: Figures, today: int, policy: Policy) -> int | None:
@@ -131,8 +154,14 @@ def next_due(bought: list[Purchase], figures: Figures, today: int, policy: Polic
     the window) or the CPM churn mark can change by time alone; None if never."""
     calendar = policy.calendar
     last_day = calendar.day(figures.last_at)
-    candidates = [last_day + days for days in recency_boundaries(policy.thresholds)]
-    candidates.append(last_day + policy.cpm.churn_days)
-    candidates.extend(calendar.day(p.at) + policy.window_days for p in bought)
-    upcoming = [day for day in candidates if day > today]
-    return calendar.start(min(upcoming)) if upcoming else None
+    soonest = None
+    for days in _age_marks(policy.thresholds, policy.cpm.churn_days):
+        if last_day + days > today:
+            soonest = last_day + days
+            break
+    for purchase in bought:  # oldest first: the first still in the window leaves first
+        leaves = calendar.day(purchase.at) + policy.window_days
+        if leaves > today:
+            soonest = leaves if soonest is None else min(soonest, leaves)
+            break
+    return None if soonest is None else calendar.start(soonest)

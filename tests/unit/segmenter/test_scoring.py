@@ -4,6 +4,8 @@ then each lands exactly where a marketer working by hand would put them."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.segmenter.domain.scoring import (
     CPM_GROUPS,
@@ -14,6 +16,8 @@ from services.segmenter.domain.scoring import (
     cpm_group,
     rfm_scores,
     rfm_segment,
+    score_at_least,
+    score_at_most,
 )
 
 RULES = CpmRules()
@@ -103,3 +107,25 @@ def test_when_every_cpm_input_is_tried_then_it_lands_in_one_of_the_ten_groups() 
 
     assert groups == set(CPM_GROUPS)
     assert cpm_group(0, 0, 0, 0, RULES) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 400), min_size=1, max_size=6),
+    st.integers(-5, 420),
+)
+def test_when_a_value_meets_cut_points_then_the_score_counts_the_cuts_it_reached_or_passed(
+    bounds: list[int], value: int
+) -> None:
+    cuts = tuple(sorted(bounds))  # quantile cuts may repeat
+
+    assert score_at_least(value, cuts) == 1 + sum(1 for cut in cuts if value >= cut)
+    assert score_at_most(value, cuts) == 1 + len(cuts) - sum(1 for cut in cuts if value > cut)
+
+
+@pytest.mark.parametrize("name", ["recency_edges", "frequency_cuts", "monetary_cuts"])
+def test_when_thresholds_are_configured_out_of_order_then_they_are_refused_by_name(
+    name: str,
+) -> None:
+    with pytest.raises(ValueError, match=f"{name} must be in ascending order"):
+        Thresholds(**{name: (10, 5, 20, 30)})

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from functools import reduce
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from schemas.events import RawEvent
 from services.segmenter.domain.calendar import BusinessCalendar
 from services.segmenter.domain.facts import EMPTY, apply_event
-from services.segmenter.domain.figures import figures_of, purchases
+from services.segmenter.domain.figures import Purchase, figures_of, purchases
 from services.segmenter.domain.handlers import on_event, on_tick
-from services.segmenter.domain.scoring import Scores
-from services.segmenter.domain.standing import CustomerState, Policy
+from services.segmenter.domain.scoring import Scores, Thresholds, recency_boundaries
+from services.segmenter.domain.standing import CustomerState, Policy, next_due
 from tests.unit.segmenter.builders import cancel, on_day, order, page, receipt, ts
 
 POLICY = Policy()
@@ -121,3 +124,31 @@ def test_when_the_only_order_is_cancelled_then_the_customer_is_no_longer_scored(
     assert state.standing.scores is None
     assert state.standing.next_due is None
     assert moves == ["rfm:None->New Customers", "cpm:None->初回客/現役"]  # nothing to move to
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 800), min_size=1, max_size=6),
+    st.integers(0, 1_200),
+    st.sampled_from([0.0, 0.1]),
+)
+def test_when_next_due_is_computed_then_it_is_the_soonest_of_every_time_boundary(
+    purchase_days: list[int], today_offset: int, hysteresis: float
+) -> None:
+    policy = Policy(thresholds=Thresholds(hysteresis=hysteresis))
+    bought = [
+        Purchase(ts(on_day(day)) + 3_600 * n, 1_000, "online")
+        for n, day in enumerate(purchase_days)
+    ]
+    bought.sort()
+    today = CALENDAR.day(bought[0].at) + today_offset
+    figures = figures_of(bought, today, CALENDAR, policy.window_days)
+    assert figures is not None
+    last_day = CALENDAR.day(figures.last_at)
+    every = [last_day + days for days in recency_boundaries(policy.thresholds)]
+    every.append(last_day + policy.cpm.churn_days)
+    every += [CALENDAR.day(p.at) + policy.window_days for p in bought]
+    upcoming = [day for day in every if day > today]
+
+    expected = CALENDAR.start(min(upcoming)) if upcoming else None
+    assert next_due(bought, figures, today, policy) == expected
