@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from schemas.events import (
     Identified,
@@ -27,9 +27,9 @@ OrderChannel = Literal["online", "store", ""]
 Stamp = tuple[int, str]  # (occurred_at epoch seconds, event_id): total order for LWW
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
-    """One order or receipt. ``placed_at`` is None while only a cancel/refund is known."""
+class Order(NamedTuple):
+    """One order or receipt. ``placed_at`` is None while only a cancel/refund is known.
+    (A named tuple: a row decodes into one per order, and a sweep decodes millions.)"""
 
     placed_at: int | None = None
     total: int = 0
