@@ -28,8 +28,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -45,8 +44,7 @@ _LIVE: list[BatchConsumer] = []
 LAG_PERIOD_S = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """One Kafka message, shaped like faust's ``event.message`` for ``runtime.intake``."""
 
     topic: str

@@ -11,7 +11,7 @@ Merge hand-off (the absorbed customer lives on another partition than the surviv
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from schemas.events import RawEvent
 from schemas.segments import SegmentChanged
@@ -25,8 +25,7 @@ from services.segmenter.domain.standing import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class HandOff:
+class HandOff(NamedTuple):
     """Give an absorbed customer's facts to the survivor (on the survivor's partition)."""
 
     survivor: str
@@ -35,8 +34,7 @@ class HandOff:
     facts: Facts
 
 
-@dataclass(frozen=True, slots=True)
-class Forward:
+class Forward(NamedTuple):
     """An event of an absorbed customer, re-addressed to the survivor."""
 
     survivor: str
@@ -47,8 +45,7 @@ class Forward:
 Command = HandOff | Forward
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     state: CustomerState | None = None  # None: nothing to write
     changes: tuple[SegmentChanged, ...] = ()
     commands: tuple[Command, ...] = ()
@@ -124,6 +121,6 @@ def on_handed_off(
     folded = fold(current.facts, facts)
     if folded == current.facts:
         return NOTHING
-    merged = replace(current, facts=folded)
+    merged = current._replace(facts=folded)
     scored, changes = reevaluate(merged, effective_now(now, folded), "merge", policy)
     return Outcome(scored, tuple(changes))

@@ -13,6 +13,7 @@ import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 RFM_SEGMENTS = (
     "Champions",
@@ -67,8 +68,7 @@ class CpmRules:
     big_spender_yen: int = 70_000
 
 
-@dataclass(frozen=True, slots=True)
-class Scores:
+class Scores(NamedTuple):
     recency: int
     frequency: int
     monetary: int

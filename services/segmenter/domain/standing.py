@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from schemas.segments import RfmScores, SegmentChanged
 from services.segmenter.domain.calendar import BusinessCalendar, from_epoch
@@ -40,8 +40,7 @@ class Policy:
     cpm: CpmRules = field(default_factory=CpmRules)
 
 
-@dataclass(frozen=True, slots=True)
-class Standing:
+class Standing(NamedTuple):
     rfm: str | None = None
     cpm: str | None = None
     scores: Scores | None = None
@@ -51,8 +50,7 @@ class Standing:
     evaluated_day: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CustomerState:
+class CustomerState(NamedTuple):
     customer_id: str
     facts: Facts = EMPTY
     standing: Standing = Standing()
