@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -24,8 +24,7 @@ N = TypeVar("N")
 V = TypeVar("V", covariant=True)
 
 
-@dataclass(frozen=True)
-class Received(Generic[V]):
+class Received(NamedTuple, Generic[V]):  # built per message: a named tuple is ~4x cheaper
     value: V
     key: bytes | None
     topic: str

@@ -17,10 +17,8 @@ from services.segmenter.domain.standing import CustomerState, Standing
 
 def facts_to_json(facts: Facts) -> dict[str, Any]:
     return {
-        "o": {
-            key: [o.placed_at, o.total, o.channel, o.event_id, o.cancelled, o.refunds]
-            for key, o in facts.orders.items()
-        },
+        # an Order's fields in order: placed_at, total, channel, event_id, cancelled, refunds
+        "o": {key: list(order) for key, order in facts.orders.items()},
         "ls": facts.last_seen,
         "b": _trait_out(facts.birthday),
         "pc": _trait_out(facts.preferred_channel),
@@ -47,7 +45,7 @@ def _trait_in(data: list[Any] | None) -> Trait | None:
 
 def encode_state(state: CustomerState, partition: int) -> bytes:
     s = state.standing
-    scores = None if s.scores is None else [s.scores.recency, s.scores.frequency, s.scores.monetary]
+    scores = None if s.scores is None else list(s.scores)  # recency, frequency, monetary
     return orjson.dumps(
         {
             "p": partition,
