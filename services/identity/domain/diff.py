@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from schemas.identity import (
     CustomersMerged,
@@ -31,8 +32,7 @@ class Resolution:
         return bool(self.upserts or self.removed)
 
 
-@dataclass(frozen=True)
-class Cause:
+class Cause(NamedTuple):
     event_id: str
     at_ms: int
     primary: str | None = None  # the identifier whose customer the event belongs to

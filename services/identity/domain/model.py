@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import NamedTuple
 
 from schemas.identifiers import IdentifierKind
 from schemas.identity import IdentifierRef
@@ -42,8 +43,7 @@ def ref_of(key: str) -> IdentifierRef:
     return IdentifierRef(kind=kind_of(key), value=key.partition(":")[2])
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(NamedTuple):
     key: str  # "kind:value"
     first_seen: int  # epoch ms, event time
     event_id: str
@@ -59,8 +59,7 @@ class Node:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Edge:
+class Edge(NamedTuple):
     a: str  # the more trusted side (the observation's primary)
     b: str
     at: int  # epoch ms of the earliest event that showed a and b together

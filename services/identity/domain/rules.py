@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from schemas.identifiers import (
     TRUST_ORDER,
@@ -76,8 +77,7 @@ class Rules:
 TRUST_RANK = {kind: rank for rank, kind in enumerate(TRUST_ORDER)}
 
 
-@dataclass(frozen=True, slots=True)
-class Ident:
+class Ident(NamedTuple):
     kind: IdentifierKind
     value: str
     key: str  # "kind:value", the graph's name for it
@@ -87,8 +87,7 @@ class Ident:
         return cls(kind, value, identifier_key(kind, value))
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):
     """What one raw event says about identity, normalised and filtered by the rules."""
 
     event_id: str
