@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -39,7 +40,7 @@ class BusinessCalendar:
         return value.toordinal()
 
     def iso(self, ts: int) -> str:
-        return datetime.fromtimestamp(ts, self._render).isoformat()
+        return _iso(ts, self._render)
 
 
 def _fixed_offset(tz: ZoneInfo) -> int | None:
@@ -49,6 +50,11 @@ def _fixed_offset(tz: ZoneInfo) -> int | None:
     if len(offsets) != 1:
         return None
     return int(offsets.pop().total_seconds())
+
+
+@lru_cache(maxsize=8192)  # a live stream's times cluster in its last seconds
+def _iso(ts: int, zone: tzinfo) -> str:
+    return datetime.fromtimestamp(ts, zone).isoformat()
 
 
 def _fixed_zone(offset: int) -> tzinfo:
