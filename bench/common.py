@@ -20,12 +20,17 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from runtime.kafka import create_producer
 from runtime.redis import create_sync_redis
 from runtime.settings import load_settings
 from runtime.topics import delete_topics
+from schemas.codec import encode
+from schemas.customer import CustomerEvent
+from schemas.examples import example_stream
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_ENV = "KIZUNA_BENCH_RESULTS"
@@ -148,6 +153,22 @@ def produce_waiting(
             return
         except BufferError:
             producer.poll(0.1)
+
+
+def produce_customer_events(namespace: str, bootstrap: str, events: int, customers: int) -> None:
+    """The realistic mixed stream (``schemas.examples`` proportions), re-keyed to
+    ``customers`` customers, to ``customer.events`` partition 0, ending now."""
+    producer = create_producer(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000})
+    topic = f"{namespace}.customer.events"
+    now = datetime.now(UTC)
+    for index, event in enumerate(example_stream(events, seed=7)):
+        customer = f"c{index % customers}"
+        shifted = event.model_copy(update={"occurred_at": now - timedelta(seconds=events - index)})
+        wrapped = CustomerEvent(
+            customer_id=customer, identity_version=1, resolved_at=now, event=shifted
+        )
+        produce_waiting(producer, topic, customer.encode(), encode(wrapped), 0)
+    producer.flush(60)
 
 
 def cpu_seconds(pid: int) -> float:

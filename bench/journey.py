@@ -42,6 +42,7 @@ from common import (
     clean_up,
     cpu_figures,
     histogram,
+    produce_customer_events,
     produce_waiting,
     quantile,
     record,
@@ -66,28 +67,12 @@ EVENTS_METRIC = "kizuna_journey_events_total"
 LATENESS = "kizuna_journey_timer_lateness_seconds"
 
 
-def produce_events(namespace: str, bootstrap: str, events: int, customers: int) -> None:
-    producer = create_producer(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000})
-    topic = f"{namespace}.customer.events"
-    now = datetime.now(UTC)
-    for index, event in enumerate(example_stream(events, seed=7)):
-        customer = f"c{index % customers}"
-        shifted = event.model_copy(update={"occurred_at": now - timedelta(seconds=events - index)})
-        wrapped = CustomerEvent(
-            customer_id=customer, identity_version=1, resolved_at=now, event=shifted
-        )
-        producer.produce(topic, key=customer.encode(), value=encode(wrapped), partition=0)
-        if index % 10_000 == 0:
-            producer.poll(0)
-    producer.flush(60)
-
-
 def throughput(events: int, customers: int, store: str) -> float:
     settings = load_settings()
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     admin = create_admin(settings.kafka)
     ensure_topics(admin, namespace, partitions=1)
-    produce_events(namespace, settings.kafka, events, customers)
+    produce_customer_events(namespace, settings.kafka, events, customers)
     worker = BenchWorker(JOURNEY, namespace, 1, KIZUNA_STORE=store)
     try:
         first = worker.wait_for(EVENTS_METRIC, 1, timeout=180)

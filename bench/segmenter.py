@@ -32,7 +32,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import clean_up, cpu_figures, cpu_seconds, record
+from common import clean_up, cpu_figures, cpu_seconds, produce_customer_events, record
 
 from runtime.kafka import create_admin, create_producer
 from runtime.settings import load_settings
@@ -40,7 +40,7 @@ from runtime.time_index import TimeIndex
 from runtime.topics import ensure_topics
 from schemas.codec import encode
 from schemas.customer import CustomerEvent
-from schemas.examples import example, example_stream
+from schemas.examples import example
 from services.segmenter.adapters.state_codec import decode_state, encode_state
 from services.segmenter.domain.facts import Facts, Order
 from services.segmenter.domain.handlers import on_tick
@@ -55,22 +55,6 @@ SWEEP_DUE = re.compile(r"^kizuna_segmenter_sweep_due_total ([0-9.e+]+)$", re.M)
 APPLIED = re.compile(r"^kizuna_segmenter_events_applied_total\{[^}]*\} ([0-9.e+]+)$", re.M)
 
 
-def produce_stream(namespace: str, bootstrap: str, events: int, customers: int) -> None:
-    producer = create_producer(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000})
-    topic = f"{namespace}.customer.events"
-    now = datetime.now(UTC)
-    for index, event in enumerate(example_stream(events, seed=7)):
-        customer = f"c{index % customers}"
-        shifted = event.model_copy(update={"occurred_at": now - timedelta(seconds=events - index)})
-        wrapped = CustomerEvent(
-            customer_id=customer, identity_version=1, resolved_at=now, event=shifted
-        )
-        producer.produce(topic, key=customer.encode(), value=encode(wrapped), partition=0)
-        if index % 10_000 == 0:
-            producer.poll(0)
-    producer.flush(60)
-
-
 def applied(port: int) -> float:
     return _metric_sum(port, APPLIED)
 
@@ -80,7 +64,7 @@ def kafka_throughput(events: int, customers: int) -> tuple[float, tuple[int, flo
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     admin = create_admin(settings.kafka)
     ensure_topics(admin, namespace, partitions=1)
-    produce_stream(namespace, settings.kafka, events, customers)
+    produce_customer_events(namespace, settings.kafka, events, customers)
     port = 16000 + random.randrange(1000)
     env = dict(
         os.environ,
