@@ -8,6 +8,7 @@ after every recovery, so a view lost between a flush and a crash comes back.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,7 +94,7 @@ class RedisProfileView:
         writes = list(_writes(staged, absorbed, partial))
         prefix = profile_key(self._namespace, "")
         for start in range(0, len(writes), CUSTOMERS_PER_CALL):
-            args: list[str] = [prefix]
+            args: list[str | bytes] = [prefix]
             for chunk in writes[start : start + CUSTOMERS_PER_CALL]:
                 args += chunk
             await self._write_script(keys=[], args=args)
@@ -103,22 +104,21 @@ def _writes(
     staged: dict[str, dict[str, str] | None],
     absorbed: dict[str, str],
     partial: dict[str, dict[str, str]],
-) -> Iterator[list[str]]:
-    """Each customer's part of the script's arguments: id, op, n, then n field/value."""
+) -> Iterator[tuple[str, str, bytes]]:
+    """Each customer's part of the script's arguments: id, op, then the fields as one
+    JSON array of name, value, name, value, ..."""
     for customer_id, changed in partial.items():
-        yield [customer_id, "f", str(len(changed)), *_flat(changed)]
+        yield customer_id, "f", _flat(changed)
     for customer_id, view in staged.items():
         if view is None:  # absorbed: only the pointer to the survivor remains
             pointer = {"customer_id": customer_id, "absorbed_into": absorbed[customer_id]}
-            yield [customer_id, "a", "2", *_flat(pointer)]
+            yield customer_id, "a", _flat(pointer)
         else:
-            yield [customer_id, "v", str(len(view)), *_flat(view)]
+            yield customer_id, "v", _flat(view)
 
 
-def _flat(fields: dict[str, str]) -> Iterator[str]:
-    for name, value in fields.items():
-        yield name
-        yield value
+def _flat(fields: dict[str, str]) -> bytes:
+    return orjson.dumps(list(chain.from_iterable(fields.items())))
 
 
 def decode_profile(raw: dict[Any, Any]) -> dict[str, Any]:

@@ -1,22 +1,21 @@
 -- Write a flush's profile views in one call (one command on the client, however many
--- customers): ARGV = prefix, then per customer: id, op, n, field1, value1, ... fieldn, valuen
---   op "f": set these n fields (the rest of the view stays)
---   op "v": the whole view: these n fields (every field is sent each time)
---   op "a": absorbed: the view is deleted, then these n fields (the pointer) written
+-- customers): ARGV = prefix, then per customer: id, op, fields, where fields is one JSON
+-- array [name1, value1, ..., namen, valuen] of strings (one argument: the client packs 3
+-- arguments per customer instead of ~45, and cjson reads the array in C)
+--   op "f": set these fields (the rest of the view stays)
+--   op "v": the whole view (every field is sent each time)
+--   op "a": absorbed: the view is deleted, then these fields (the pointer) written
 local prefix = ARGV[1]
-local i = 2
 local written = 0
-while i <= #ARGV do
+for i = 2, #ARGV, 3 do
   local key = prefix .. ARGV[i]
-  local op = ARGV[i + 1]
-  local n = tonumber(ARGV[i + 2])
-  if op == "a" then
+  if ARGV[i + 1] == "a" then
     redis.call("DEL", key)
   end
-  if n > 0 then
-    redis.call("HSET", key, unpack(ARGV, i + 3, i + 2 + 2 * n))
+  local flat = cjson.decode(ARGV[i + 2])
+  if #flat > 0 then
+    redis.call("HSET", key, unpack(flat))
   end
   written = written + 1
-  i = i + 3 + 2 * n
 end
 return written
