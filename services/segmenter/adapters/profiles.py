@@ -7,6 +7,7 @@ after every recovery, so a view lost between a flush and a crash comes back.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from itertools import chain
 from pathlib import Path
@@ -50,6 +51,8 @@ class RedisProfileView:
         self._staged: dict[str, dict[str, str] | None] = {}
         self._absorbed: dict[str, str] = {}
         self._partial: dict[str, dict[str, str]] = {}
+        self._serial = asyncio.Lock()
+        self._writing: asyncio.Future[None] | None = None
 
     @property
     def pending(self) -> int:
@@ -68,11 +71,39 @@ class RedisProfileView:
         self._absorbed[customer_id] = survivor
 
     async def flush(self) -> int:
-        if not self._staged and not self._partial:
-            return 0
-        staged, self._staged = self._staged, {}
-        absorbed, self._absorbed = self._absorbed, {}
-        partial, self._partial = self._partial, {}
+        """Start writing what was staged, and return without waiting for Redis: the
+        worker goes on with its next batch meanwhile (waiting for each write cost it
+        ~10 % of its time). One write is in flight at a time and they land in the order
+        they were started: a flush first waits for the previous write. A write that
+        failed puts its views back in the stage (newer stagings win) and its error is
+        raised by the next flush or :meth:`settle`. Returns how many views it started."""
+        async with self._serial:
+            await self._settle()
+            if not self._staged and not self._partial:
+                return 0
+            staged, self._staged = self._staged, {}
+            absorbed, self._absorbed = self._absorbed, {}
+            partial, self._partial = self._partial, {}
+            self._writing = asyncio.ensure_future(self._write_or_restage(staged, absorbed, partial))
+            return len(staged) + len(partial)
+
+    async def settle(self) -> None:
+        """Wait until the views flushed so far are in Redis (raises a failed write's
+        error, its views staged again)."""
+        async with self._serial:
+            await self._settle()
+
+    async def _settle(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await writing
+
+    async def _write_or_restage(
+        self,
+        staged: dict[str, dict[str, str] | None],
+        absorbed: dict[str, str],
+        partial: dict[str, dict[str, str]],
+    ) -> None:
         try:
             await self._write(staged, absorbed, partial)
         except Exception:
@@ -81,7 +112,6 @@ class RedisProfileView:
             self._absorbed = {**absorbed, **self._absorbed}
             self._partial = {**partial, **self._partial}
             raise
-        return len(staged) + len(partial)
 
     async def _write(
         self,

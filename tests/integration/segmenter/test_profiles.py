@@ -4,6 +4,7 @@ fields, absorbed customers), then each hash holds exactly the strings staged."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis
@@ -59,7 +60,8 @@ async def test_when_views_fields_and_an_absorbed_customer_are_flushed_then_each_
     assert await view.flush() == 3
     view.stage_absorbed("pos-card-7", "member-1")
     view.stage_fields("member-1", {"last_seen_at": "2026-09-22T08:00:00+09:00"})
-    assert await view.flush() == 2
+    assert await view.flush() == 2  # after the first write: they land in order
+    await view.settle()
 
     assert stored(redis_client, settings, "member-1") == {
         "customer_id": "member-1",
@@ -91,8 +93,39 @@ async def test_when_more_customers_than_one_call_takes_are_flushed_then_every_on
         view.stage(f"c{n}", {"customer_id": f"c{n}", "lifetime_orders": n})
 
     assert await view.flush() == count
+    await view.settle()
     assert stored(redis_client, settings, f"c{count - 1}") == {
         "customer_id": f"c{count - 1}",
         "lifetime_orders": str(count - 1),
     }
     assert len(list(redis_client.scan_iter(match=profile_key(settings.namespace, "*")))) == count
+
+
+async def test_when_a_write_fails_then_its_views_are_staged_again_and_the_next_flush_says_so(
+    view: RedisProfileView, redis_client: redis.Redis, settings: Settings
+) -> None:
+    script = view._write_script
+    calls = 0
+
+    async def down_once(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise redis.exceptions.ConnectionError("Redis is down")
+        return await script(**kwargs)
+
+    view._write_script = down_once  # type: ignore[assignment]
+    view.stage("c1", {"customer_id": "c1", "rfm_segment": "Loyal"})
+    assert await view.flush() == 1  # returns before Redis answers
+    view.stage("c1", {"customer_id": "c1", "rfm_segment": "Champions"})  # newer wins
+
+    with pytest.raises(redis.exceptions.ConnectionError):
+        await view.flush()
+    assert stored(redis_client, settings, "c1") == {}
+
+    assert await view.flush() == 1
+    await view.settle()
+    assert stored(redis_client, settings, "c1") == {
+        "customer_id": "c1",
+        "rfm_segment": "Champions",
+    }
