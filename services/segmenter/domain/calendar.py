@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -16,8 +16,8 @@ class BusinessCalendar:
     def __init__(self, timezone: str = "Asia/Tokyo") -> None:
         self.tz = ZoneInfo(timezone)
         self._offset = _fixed_offset(self.tz)
-        # the same offset as a plain timezone: formats the same, ~40 % cheaper than ZoneInfo
-        self._render: tzinfo = self.tz if self._offset is None else _fixed_zone(self._offset)
+        # what isoformat() puts after the seconds in this zone, e.g. "+09:00"
+        self._suffix = "" if self._offset is None else _suffix(self._offset)
 
     def day(self, ts: int) -> int:
         """The business day (a ``date.toordinal()``) an epoch second falls on."""
@@ -40,7 +40,15 @@ class BusinessCalendar:
         return value.toordinal()
 
     def iso(self, ts: int) -> str:
-        return _iso(ts, self._render)
+        """``datetime.fromtimestamp(ts, tz).isoformat()``; for a fixed-offset zone put
+        together from a cached date (~0.7 µs instead of ~2.4: a worker renders one per
+        seen customer per view flush)."""
+        if self._offset is None or type(ts) is not int:
+            return datetime.fromtimestamp(ts, self.tz).isoformat()
+        day, second = divmod(ts + self._offset, _DAY)
+        hour, second = divmod(second, 3600)
+        minute, second = divmod(second, 60)
+        return f"{_date_iso(day)}T{hour:02d}:{minute:02d}:{second:02d}{self._suffix}"
 
 
 def _fixed_offset(tz: ZoneInfo) -> int | None:
@@ -52,13 +60,13 @@ def _fixed_offset(tz: ZoneInfo) -> int | None:
     return int(offsets.pop().total_seconds())
 
 
-@lru_cache(maxsize=8192)  # a live stream's times cluster in its last seconds
-def _iso(ts: int, zone: tzinfo) -> str:
-    return datetime.fromtimestamp(ts, zone).isoformat()
+@lru_cache(maxsize=4096)
+def _date_iso(days_since_epoch: int) -> str:
+    return date.fromordinal(days_since_epoch + _EPOCH_ORDINAL).isoformat()
 
 
-def _fixed_zone(offset: int) -> tzinfo:
-    return timezone(timedelta(seconds=offset))
+def _suffix(offset: int) -> str:
+    return datetime(2000, 1, 1, tzinfo=timezone(timedelta(seconds=offset))).isoformat()[19:]
 
 
 def epoch(value: datetime) -> int:

@@ -19,7 +19,9 @@ def test_when_tokyo_time_is_rendered_then_it_carries_plus_nine_hours() -> None:
     assert BusinessCalendar("Asia/Tokyo").iso(1_790_000_000) == "2026-09-21T23:13:20+09:00"
 
 
-@pytest.mark.parametrize("zone", ["Asia/Tokyo", "Europe/Berlin", "America/New_York", "UTC"])
+@pytest.mark.parametrize(
+    "zone", ["Asia/Tokyo", "Asia/Kolkata", "Europe/Berlin", "America/New_York", "UTC"]
+)
 @settings(max_examples=200, deadline=None)
 @given(st.integers(YEAR_2000, YEAR_2100))
 def test_when_any_moment_is_rendered_then_it_reads_as_the_zone_itself_would_render_it(
