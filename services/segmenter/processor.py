@@ -250,7 +250,7 @@ class Processor:
         deliveries = []
         for change in outcome.changes:
             deliveries.append(await self.emitter.segment_changed(change))
-            metrics.TRANSITIONS.labels(
+            metrics.transition(
                 change.dimension, change.from_segment or "", change.to_segment, change.reason
             ).inc()
         return deliveries
