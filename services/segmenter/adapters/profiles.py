@@ -84,7 +84,7 @@ class RedisProfileView:
             staged, self._staged = self._staged, {}
             absorbed, self._absorbed = self._absorbed, {}
             partial, self._partial = self._partial, {}
-            self._writing = asyncio.ensure_future(self._write_or_restage(staged, absorbed, partial))
+            self._writing = asyncio.ensure_future(self._write(staged, absorbed, partial))
             return len(staged) + len(partial)
 
     async def settle(self) -> None:
@@ -98,21 +98,6 @@ class RedisProfileView:
         if writing is not None:
             await writing
 
-    async def _write_or_restage(
-        self,
-        staged: dict[str, dict[str, str] | None],
-        absorbed: dict[str, str],
-        partial: dict[str, dict[str, str]],
-    ) -> None:
-        try:
-            await self._write(staged, absorbed, partial)
-        except Exception:
-            # Redis is down: keep what was staged (newer stagings win) for the next flush
-            self._staged = {**staged, **self._staged}
-            self._absorbed = {**absorbed, **self._absorbed}
-            self._partial = {**partial, **self._partial}
-            raise
-
     async def _write(
         self,
         staged: dict[str, dict[str, str] | None],
@@ -120,14 +105,22 @@ class RedisProfileView:
         partial: dict[str, dict[str, str]],
     ) -> None:
         """One script call per ``CUSTOMERS_PER_CALL`` customers (a pipeline of one
-        HSET each cost the worker ~10 µs a customer, the script ~1)."""
+        HSET each cost the worker ~10 µs a customer, the script ~1); if one fails, the
+        views go back to the stage."""
         writes = list(_writes(staged, absorbed, partial))
         prefix = profile_key(self._namespace, "")
-        for start in range(0, len(writes), CUSTOMERS_PER_CALL):
-            args: list[str | bytes] = [prefix]
-            for chunk in writes[start : start + CUSTOMERS_PER_CALL]:
-                args += chunk
-            await self._write_script(keys=[], args=args)
+        try:
+            for start in range(0, len(writes), CUSTOMERS_PER_CALL):
+                args: list[str | bytes] = [prefix]
+                for chunk in writes[start : start + CUSTOMERS_PER_CALL]:
+                    args += chunk
+                await self._write_script(keys=[], args=args)
+        except Exception:
+            # Redis is down: keep what was staged (newer stagings win) for the next flush
+            self._staged = {**staged, **self._staged}
+            self._absorbed = {**absorbed, **self._absorbed}
+            self._partial = {**partial, **self._partial}
+            raise
 
 
 def _writes(

@@ -71,9 +71,7 @@ def reevaluate(
     figures = figures_of(bought, today, policy.calendar, policy.window_days)
     old = state.standing
     if figures is None:
-        standing = Standing(
-            old.rfm, old.cpm, None, old.version, old.thresholds_version, None, today
-        )
+        standing = old._replace(scores=None, next_due=None, evaluated_day=today)
         return _with_standing(state, standing), []
     thresholds = policy.thresholds
     scores = rfm_scores(
