@@ -3,6 +3,10 @@
 Used where a worker emits many messages per input batch: ``produce`` only buffers
 (microseconds), ``flush`` waits until Kafka acknowledged every one of them (acks=all,
 idempotent) or raises, so the caller acknowledges its input only after its output is safe.
+
+``mark()`` / ``acknowledged(mark)`` let a caller commit an input later, once anything
+flushed what it produced: a batch's outputs are usually acknowledged by the next batch's
+own flush, at no extra wait (``runtime.consumer``'s ``settle``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class AsyncProducer:
         )
         self._errors: list[str] = []
         self._round: _Round | None = None
+        self._produced = 0  # messages buffered so far
+        self._acked = 0  # every message up to this count is acknowledged
 
     def produce(
         self, topic: str, key: bytes | None, value: bytes, *, partition: int | None = None
@@ -46,6 +52,7 @@ class AsyncProducer:
                         partition=partition,
                         on_delivery=self._delivered,
                     )
+                self._produced += 1
                 return
             except BufferError:
                 self._producer.poll(0.05)
@@ -55,11 +62,34 @@ class AsyncProducer:
             self._errors.append(f"{message.topic()}: {err}")
 
     async def flush(self, wait_seconds: float = 60.0) -> None:
+        upto = self._produced
         loop = asyncio.get_running_loop()
         remaining = await loop.run_in_executor(None, self._producer.flush, wait_seconds)
         errors, self._errors = self._errors, []
         if remaining or errors:
             raise DeliveryError(f"{remaining} unacknowledged, errors: {errors[:5]}")
+        self._acked = max(self._acked, upto)
+
+    def mark(self) -> int:
+        """The position of everything produced so far, for :meth:`acknowledged`."""
+        return self._produced
+
+    async def acknowledged(self, mark: int) -> None:
+        """Everything produced before ``mark`` is acknowledged (or this raises): at once
+        when a flush since covered it, else one flush."""
+        if self._acked < mark:
+            await self.flush()
+
+    def acknowledged_blocking(self, mark: int, wait_seconds: float) -> bool:
+        """:meth:`acknowledged` from a thread that must not leave it (a rebalance
+        callback); False when not all of it was acknowledged in time."""
+        if self._acked >= mark:
+            return True
+        remaining = self._producer.flush(wait_seconds)
+        if remaining or self._errors:  # the next flush raises them
+            return False
+        self._acked = max(self._acked, mark)
+        return True
 
     def acks(self) -> Awaitable[None]:
         """Awaits "Kafka acknowledged everything produced so far": one flush, shared by

@@ -197,3 +197,119 @@ async def test_when_a_stage_moves_to_the_batch_consumer_then_it_starts_where_fau
     assert sorted(r.value for r in seen) == sorted(
         f"p{p}-{n}".encode() for p in range(parts) for n in range(6, 10)
     )
+
+
+class _Outputs:
+    """A stage's outputs whose acknowledgement the test releases (the ``settle`` side of
+    :class:`runtime.producer.AsyncProducer`, which tests/integration/test_producer.py
+    checks against the broker)."""
+
+    def __init__(self) -> None:
+        self.produced = 0
+        self.released = asyncio.Event()
+        self.waited: list[int] = []
+
+    def mark(self) -> int:
+        return self.produced
+
+    async def acknowledged(self, mark: int) -> None:
+        self.waited.append(mark)
+        await self.released.wait()
+
+    def acknowledged_blocking(self, mark: int, wait_seconds: float) -> bool:
+        return self.released.is_set()
+
+
+async def test_when_a_stage_settles_its_outputs_then_a_batch_is_committed_only_after_they_are(
+    settings: Settings, producer: Producer
+) -> None:
+    topic = NOTIFICATIONS_REQUESTED.name(settings.namespace)
+    group = f"{settings.namespace}-batch-settle"
+    _produce(producer, topic, 30)
+    outputs = _Outputs()
+    seen: list[Record] = []
+
+    async def handle(batch: list[Record]) -> None:
+        seen.extend(batch)
+        outputs.produced += len(batch)  # one output per input
+
+    consumer = _consumer(settings, group, topic, settle=outputs)
+    task = asyncio.create_task(consumer.run(handle))
+    await _until(lambda: len(seen) == 30 and outputs.waited)
+    await asyncio.sleep(1.0)  # idle: the consumer is waiting for the acknowledgement
+    assert _committed(settings, group, topic) == 0, "committed before the outputs were acked"
+    assert outputs.waited[-1] <= 30
+
+    outputs.released.set()
+    await _until(lambda: _committed(settings, group, topic) == 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_when_a_settling_stage_stops_then_its_last_batch_is_committed_first(
+    settings: Settings, producer: Producer
+) -> None:
+    topic = NOTIFICATIONS_REQUESTED.name(settings.namespace)
+    group = f"{settings.namespace}-batch-settle-stop"
+    _produce(producer, topic, 20)
+    outputs = _Outputs()
+    outputs.released.set()
+    started, finished = asyncio.Event(), []
+
+    async def handle(batch: list[Record]) -> None:
+        started.set()
+        await asyncio.sleep(0.5)  # still working when the stop comes
+        finished.extend(batch)
+        outputs.produced += len(batch)
+
+    task = asyncio.create_task(_consumer(settings, group, topic, settle=outputs).run(handle))
+    await asyncio.wait_for(started.wait(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert finished, "the batch in hand was abandoned"
+    assert _committed(settings, group, topic) == len(finished)
+    assert outputs.waited, "committed without asking whether its outputs were acknowledged"
+
+
+async def test_when_partitions_move_then_the_held_batch_is_committed_before_they_go(
+    settings: Settings, producer: Producer
+) -> None:
+    """A second member joins while the first waits for more input with its last batch
+    handled but not committed: inside the rebalance the first one waits for that batch's
+    outputs (``acknowledged_blocking``) and commits it before its partitions go."""
+    topic = NOTIFICATIONS_REQUESTED.name(settings.namespace)
+    group = f"{settings.namespace}-batch-settle-move"
+    _produce(producer, topic, 40)
+    outputs = _Outputs()  # acknowledged() never returns: only the rebalance may commit
+    outputs.acknowledged_blocking = lambda mark, wait_seconds: True  # type: ignore[method-assign]
+    seen: list[Record] = []
+
+    async def handle(batch: list[Record]) -> None:
+        seen.extend(batch)
+        outputs.produced += len(batch)
+
+    options = {"settle": outputs, "max_batch": 1000, "within_seconds": 8.0}
+    one = asyncio.create_task(_consumer(settings, group, topic, **options).run(handle))
+    others: list[Record] = []
+
+    async def other(batch: list[Record]) -> None:
+        others.extend(batch)
+
+    two: asyncio.Task[None] | None = None
+    try:
+        await _until(lambda: len(seen) == 40)
+        two = asyncio.create_task(_consumer(settings, group, topic).run(other))
+        await _until(lambda: _committed(settings, group, topic) == 40)
+        assert not outputs.waited, "committed outside the rebalance"
+        await asyncio.sleep(1.0)
+        assert not others, "a batch committed at the rebalance was read again"
+    finally:
+        outputs.released.set()
+        for running in (one, two):
+            if running is not None:
+                running.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await running

@@ -72,3 +72,43 @@ async def test_when_the_broker_refuses_a_message_then_flush_raises_with_the_reas
     producer.produce(small_topic, b"after", b"b" * 100)
     await producer.flush()  # the failure was reported once; the producer goes on
     assert _read_all(settings, small_topic, 2) == [b"a" * 100, b"b" * 100]
+
+
+async def test_when_a_mark_was_flushed_then_it_is_acknowledged_without_another_flush(
+    settings: Settings, small_topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    producer = AsyncProducer(settings.kafka)
+    producer.produce(small_topic, b"k", b"first")
+    first = producer.mark()
+    await producer.acknowledged(first)  # nothing flushed it yet: flushes
+    producer.produce(small_topic, b"k", b"second")
+    second = producer.mark()
+    await producer.flush()  # e.g. the next batch's own flush
+
+    flushes: list[float] = []
+    real = producer.flush
+
+    async def counted(wait_seconds: float = 60.0) -> None:
+        flushes.append(wait_seconds)
+        await real(wait_seconds)
+
+    monkeypatch.setattr(producer, "flush", counted)
+    await producer.acknowledged(first)
+    await producer.acknowledged(second)
+    assert producer.acknowledged_blocking(second, 5.0)
+    assert flushes == []
+    producer.produce(small_topic, b"k", b"third")
+    await producer.acknowledged(producer.mark())
+    assert len(flushes) == 1
+    assert _read_all(settings, small_topic, 3) == [b"first", b"second", b"third"]
+
+
+async def test_when_a_marked_message_was_refused_then_it_is_not_acknowledged(
+    settings: Settings, small_topic: str
+) -> None:
+    producer = AsyncProducer(settings.kafka)
+    producer.produce(small_topic, b"too-big", os.urandom(200_000))
+    mark = producer.mark()
+    assert not producer.acknowledged_blocking(mark, 10.0)
+    with pytest.raises(DeliveryError, match="MSG_SIZE_TOO_LARGE"):
+        await producer.acknowledged(mark)
