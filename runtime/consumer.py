@@ -236,7 +236,10 @@ class BatchConsumer:
         """``wait`` False: sent, and a refusal reported by :meth:`_on_commit`."""
         assert self._consumer is not None
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=not wait)
+            if wait:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as err:
             self._refused(err)
 
