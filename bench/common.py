@@ -22,14 +22,15 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from runtime.kafka import create_producer
 from runtime.redis import create_sync_redis
 from runtime.settings import load_settings
 from runtime.topics import delete_topics
 from schemas.codec import encode
-from schemas.customer import CustomerEvent
+from schemas.customer import CustomerEvent, HeaderList, routing_headers
+from schemas.events import RawEvent
 from schemas.examples import example_stream
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,10 +144,17 @@ class BenchWorker:
 
 
 def produce_waiting(
-    producer: Any, topic: str, key: bytes | None, value: bytes, partition: int | None = None
+    producer: Any,
+    topic: str,
+    key: bytes | None,
+    value: bytes,
+    partition: int | None = None,
+    headers: HeaderList | None = None,
 ) -> None:
     """Produce one message; while librdkafka's local queue is full, wait for deliveries."""
-    extra = {} if partition is None else {"partition": partition}
+    extra: dict[str, Any] = {} if partition is None else {"partition": partition}
+    if headers is not None:
+        extra["headers"] = headers
     while True:
         try:
             producer.produce(topic, key=key, value=value, **extra)
@@ -157,7 +165,8 @@ def produce_waiting(
 
 def produce_customer_events(namespace: str, bootstrap: str, events: int, customers: int) -> None:
     """The realistic mixed stream (``schemas.examples`` proportions), re-keyed to
-    ``customers`` customers, to ``customer.events`` partition 0, ending now."""
+    ``customers`` customers, to ``customer.events`` partition 0, ending now; with the
+    routing headers identity writes."""
     producer = create_producer(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000})
     topic = f"{namespace}.customer.events"
     now = datetime.now(UTC)
@@ -167,7 +176,9 @@ def produce_customer_events(namespace: str, bootstrap: str, events: int, custome
         wrapped = CustomerEvent(
             customer_id=customer, identity_version=1, resolved_at=now, event=shifted
         )
-        produce_waiting(producer, topic, customer.encode(), encode(wrapped), 0)
+        value = encode(wrapped)
+        headers = routing_headers(cast(RawEvent, shifted))
+        produce_waiting(producer, topic, customer.encode(), value, 0, headers)
     producer.flush(60)
 
 

@@ -44,6 +44,7 @@ from runtime.kafka import create_consumer
 from runtime.metrics import CONSUMER_LAG, processing
 from runtime.settings import Settings
 from runtime.store import ChangelogTable
+from schemas.customer import Headers
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Record(NamedTuple):
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: Headers | None = None
 
     @property
     def message(self) -> Record:
@@ -347,6 +349,7 @@ def _record(message: Message) -> Record:
         message.offset() or 0,
         message.key(),
         message.value(),
+        message.headers(),
     )
 
 

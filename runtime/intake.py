@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -87,10 +87,13 @@ async def decode_batch(
 class Narrow(Generic[N]):
     """A cheaper reading of a topic for the messages a stage uses few fields of: a model
     of just those fields (``adapter``), and ``enough`` to tell, once read, whether they
-    are all the stage needs of this message."""
+    are all the stage needs of this message. Cheaper still, ``peek(key, headers)`` may
+    answer from the message's key and headers alone (None: read the body; False: the
+    headers say the narrow model is not enough, decode in full)."""
 
     adapter: TypeAdapter[N]
     enough: Callable[[N], bool]
+    peek: Callable[[bytes | None, Any], N | Literal[False] | None] | None = None
 
 
 async def decode_batch_narrow(
@@ -102,15 +105,24 @@ async def decode_batch_narrow(
     service: str,
     max_bytes: int,
 ) -> list[Received[N | T]]:
-    """:func:`decode_batch`, but each message is first read through ``narrow``; only a
-    message it cannot read, or not enough of, is decoded in full with ``adapter`` (and
-    dead-lettered if invalid). Order is kept."""
+    """:func:`decode_batch`, but each message is first read through ``narrow`` (its
+    headers, then its narrow model); only a message it cannot read, or not enough of, is
+    decoded in full with ``adapter`` (and dead-lettered if invalid). Order is kept."""
     out: list[Received[N | T]] = []
     consumed: dict[str, int] = {}
+    peek = narrow.peek
     for event in events:
         message = event.message
         raw: bytes | None = message.value
-        if raw and len(raw) <= max_bytes:
+        peeked = None
+        if peek is not None and raw and len(raw) <= max_bytes:
+            peeked = peek(message.key, message.headers)
+            if peeked is not None and peeked is not False:
+                consumed[message.topic] = consumed.get(message.topic, 0) + 1
+                key, topic, partition = message.key, message.topic, message.partition
+                out.append(Received(peeked, key, topic, partition, message.offset, raw))
+                continue
+        if peeked is None and raw and len(raw) <= max_bytes:
             try:
                 value = narrow.adapter.validate_json(raw)
             except ValidationError:

@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message
 
 from runtime.kafka import create_producer
+from schemas.customer import HeaderList
 
 
 class DeliveryError(RuntimeError):
@@ -37,19 +38,26 @@ class AsyncProducer:
         self._acked = 0  # every message up to this count is acknowledged
 
     def produce(
-        self, topic: str, key: bytes | None, value: bytes, *, partition: int | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        *,
+        partition: int | None = None,
+        headers: HeaderList | None = None,
     ) -> None:
         """Buffer one message (the key's partition unless ``partition`` is given)."""
         while True:
             try:
-                if partition is None:
+                if partition is None and headers is None:
                     self._producer.produce(topic, key=key, value=value, on_delivery=self._delivered)
                 else:
                     self._producer.produce(
                         topic,
                         key=key,
                         value=value,
-                        partition=partition,
+                        partition=-1 if partition is None else partition,  # -1: the key's
+                        headers=headers,
                         on_delivery=self._delivered,
                     )
                 self._produced += 1

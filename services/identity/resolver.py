@@ -25,6 +25,7 @@ from runtime.intake import Received, decode_batch
 from runtime.producer import DeliveryError
 from schemas.base import SCHEMA_VERSION
 from schemas.codec import encode
+from schemas.customer import HeaderList, routing_headers
 from schemas.deadletter import DeadLetter
 from schemas.events import RAW_EVENT_ADAPTER, EventEnvelope
 from schemas.identity import CustomersMerged, CustomerSplit, IdentityConflictRecorded
@@ -42,6 +43,7 @@ class Output:
     suffix: str
     key: bytes
     value: bytes
+    headers: HeaderList | None = None
 
 
 def outputs_of(result: Resolution) -> list[Output]:
@@ -63,7 +65,14 @@ def unpack(raw: bytes) -> list[Output]:
 
 
 class Sink(Protocol):
-    def produce(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+    def produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        *,
+        headers: HeaderList | None = None,
+    ) -> None: ...
 
     async def flush(self) -> None: ...
 
@@ -130,13 +139,15 @@ class Resolver:
             for output in outputs:
                 self._produce(output)
             value = customer_event_bytes(result.customer_id, view.version, now, item.raw)
-            self._produce(Output(CUSTOMER_EVENTS.suffix, result.customer_id.encode(), value))
+            key, headers = result.customer_id.encode(), routing_headers(item.value)
+            self._produce(Output(CUSTOMER_EVENTS.suffix, key, value, headers))
         await self.sink.flush()
         await self.graph.clear_outboxes(sorted(set(view.outboxes) | set(pending)))
         _count([result for _, result, _ in resolved])
 
     def _produce(self, output: Output) -> None:
-        self.sink.produce(f"{self.namespace}.{output.suffix}", output.key, output.value)
+        topic = f"{self.namespace}.{output.suffix}"
+        self.sink.produce(topic, output.key, output.value, headers=output.headers)
 
     async def _dead_letter(self, item: Received[Any], obs: Observation) -> None:
         why = "; ".join(f"{kind} {value!r}: {reason}" for kind, value, reason in obs.rejected)

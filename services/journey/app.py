@@ -126,7 +126,8 @@ class Handlers:
         processor = self.processor
         async with processor.staging.unit():
             for event in events:  # in order: each one moves the clock at its own turn
-                if not processor.wants(event.message.value or b""):
+                message = event.message
+                if not processor.wants(message.value or b"", message.headers):
                     continue
                 got = await decode_event(
                     event,

@@ -32,6 +32,7 @@ from runtime.batches import Staging
 from runtime.memory import release_free_memory
 from runtime.metrics import child
 from runtime.time_index import TimeIndex
+from schemas.customer import Headers, routing_of
 from schemas.events import RawEvent
 from schemas.identity import CustomersMerged, IdentityChange
 from schemas.journeys import JourneyConverted
@@ -120,18 +121,23 @@ class Processor:
 
     # -- intake ------------------------------------------------------------------
 
-    def wants(self, raw: bytes) -> bool:
-        """Peek at a customer event: move the clock; False if no journey can use its
-        type (it is then not decoded at all). Unreadable bytes are decoded (and
-        dead-lettered) by the caller."""
-        try:
-            event = orjson.loads(raw)["event"]
-            kind, occurred = event["type"], event["occurred_at"]
-            if not isinstance(kind, str):  # e.g. an object: unhashable, and invalid anyway
+    def wants(self, raw: bytes, headers: Headers | None = None) -> bool:
+        """Peek at a customer event (its routing headers, else its body): move the
+        clock; False if no journey can use its type (it is then not decoded at all).
+        Unreadable bytes are decoded (and dead-lettered) by the caller."""
+        routing = routing_of(headers)
+        if routing is not None:
+            kind = routing.type
+            self.clock.observe(routing.occurred_at)
+        else:
+            try:
+                event = orjson.loads(raw)["event"]
+                kind, occurred = event["type"], event["occurred_at"]
+                if not isinstance(kind, str):  # e.g. an object: unhashable, invalid anyway
+                    return True
+                self.clock.observe(datetime.fromisoformat(occurred).timestamp())
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 return True
-            self.clock.observe(datetime.fromisoformat(occurred).timestamp())
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            return True
         if kind in self.relevant:
             return True
         metrics.EVENTS_SKIPPED.inc()

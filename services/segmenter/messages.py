@@ -7,12 +7,14 @@ events of absorbed customers, and the injectable clock.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from runtime.intake import Narrow
 from schemas.base import EventTime, Frozen, Id, Timestamp
+from schemas.customer import ID_PATTERN as _ID
+from schemas.customer import Headers, routing_of
 from schemas.events import RAW_EVENT_TYPES, RawEvent, event_type_name
 from services.segmenter.domain.calendar import epoch
 from services.segmenter.domain.facts import FACT_TYPES, Seen
@@ -43,8 +45,41 @@ class SeenCustomerEvent(BaseModel):
         return Seen(self.event.event_id, epoch(self.event.occurred_at))
 
 
-SEEN_ONLY: Narrow[SeenCustomerEvent] = Narrow(
-    TypeAdapter(SeenCustomerEvent), lambda got: got.event.type in SEEN_TYPES
+class SeenRouted(NamedTuple):
+    """The same, from the message's key and routing headers alone (no body parsed)."""
+
+    customer_id: str
+    event: Seen
+
+
+def seen_routed(key: bytes | None, headers: Headers | None) -> SeenRouted | Literal[False] | None:
+    """A customer event of a type outside FACT_TYPES, from its key (the customer id)
+    and identity's routing headers; False if they say it is a fact (decode it in full),
+    None if they cannot say (read the body)."""
+    routing = routing_of(headers)
+    if routing is None or not key:
+        return None
+    if routing.type in FACT_TYPES:
+        return False
+    if routing.type not in SEEN_TYPES:
+        return None  # unknown: the decoder dead-letters it
+    try:
+        customer_id = key.decode()
+    except UnicodeDecodeError:
+        return None
+    if _ID.fullmatch(customer_id) is None:
+        return None
+    return SeenRouted(customer_id, Seen(routing.event_id, int(routing.occurred_at)))
+
+
+def _seen_only(got: SeenCustomerEvent | SeenRouted) -> bool:
+    return isinstance(got, SeenRouted) or got.event.type in SEEN_TYPES
+
+
+SEEN_ONLY: Narrow[SeenCustomerEvent | SeenRouted] = Narrow(
+    cast(TypeAdapter[SeenCustomerEvent | SeenRouted], TypeAdapter(SeenCustomerEvent)),
+    _seen_only,
+    seen_routed,
 )
 
 

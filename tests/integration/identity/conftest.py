@@ -11,6 +11,7 @@ from confluent_kafka import Consumer, Producer
 
 from runtime.settings import Settings
 from schemas.codec import decode, encode
+from schemas.customer import routing_of
 from schemas.events import EventEnvelope
 from schemas.examples import example
 from schemas.identifiers import Identifiers
@@ -56,6 +57,12 @@ def customer_events(
         for message in consume(consumer, count, timeout):
             resolved = decode(CUSTOMER_EVENTS.adapter, message.value())
             assert message.key() == resolved.customer_id.encode()
+            # the routing headers say what the body says (stages may read them alone)
+            routing = routing_of(message.headers())
+            assert routing is not None
+            event = resolved.event
+            assert (routing.type, routing.event_id) == (event.type, event.event_id)
+            assert routing.occurred_at == event.occurred_at.timestamp()
             out[resolved.event.event_id] = resolved.customer_id
         return out
 

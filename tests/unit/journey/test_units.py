@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from schemas.customer import ID_HEADER, TIME_HEADER, TYPE_HEADER
 from schemas.notifications import SendNotification
 from services.journey.domain.policy import Policy
 from services.journey.processor import Processor
@@ -136,3 +137,20 @@ def test_when_a_customer_event_has_a_type_no_journey_uses_then_it_is_skipped() -
 
     assert not journeys.wants(raw)
     assert journeys.clock.now() == AT + HOUR  # every event moves the shop's clock
+
+
+@pytest.mark.parametrize("kind", ["page_viewed", "product_added"])
+def test_when_a_customer_event_has_routing_headers_then_they_alone_decide_and_move_the_clock(
+    kind: str,
+) -> None:
+    """The body is not read (here: not even JSON); without usable headers it would be."""
+    later = datetime.fromtimestamp(AT + HOUR, UTC).isoformat()
+    headers = [(TYPE_HEADER, kind.encode()), (ID_HEADER, b"e-1"), (TIME_HEADER, later.encode())]
+    body = orjson.dumps({"event": {"type": kind, "occurred_at": later}})
+    by_headers, by_body = processor(Recorder()), processor(Recorder())
+
+    assert by_headers.wants(b"{not json", headers) == by_body.wants(body)
+    assert by_headers.wants(b"{not json", headers) == (kind == "product_added")
+    assert by_headers.clock.now() == by_body.clock.now() == AT + HOUR
+    naive = [*headers[:2], (TIME_HEADER, later[:19].encode())]  # no zone: not usable
+    assert by_headers.wants(b"{not json", naive)  # so the body goes to the decoder

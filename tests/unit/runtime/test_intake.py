@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from runtime.intake import decoded
 from schemas.codec import encode
@@ -19,6 +20,7 @@ class FakeMessage:
     topic: str = "t.raw.web"
     partition: int = 0
     offset: int = 0
+    headers: Any = None
 
 
 @dataclass

@@ -4,13 +4,20 @@ reading them whole; anything the narrow reading cannot vouch for is decoded in f
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
 
 from runtime.intake import decode_batch_narrow
 from schemas.codec import encode
-from schemas.customer import CustomerEvent
+from schemas.customer import (
+    ID_HEADER,
+    TIME_HEADER,
+    TYPE_HEADER,
+    CustomerEvent,
+    routing_headers,
+)
 from schemas.events import RAW_EVENT_TYPES, event_type_name
 from schemas.examples import example
 from schemas.topics import CUSTOMER_EVENTS
@@ -23,6 +30,7 @@ from services.segmenter.messages import (
     SEEN_TYPES,
     SeenCustomerEvent,
     SeenForwarded,
+    SeenRouted,
 )
 from tests.unit.runtime.test_intake import CollectingSink, FakeEvent, FakeMessage
 from tests.unit.segmenter.builders import on_day, order, ts
@@ -143,3 +151,119 @@ def test_when_a_survivor_is_seen_then_her_orders_stay_and_last_seen_moves() -> N
     assert outcome.state is not None
     assert outcome.state.facts.orders == state.facts.orders
     assert outcome.state.facts.last_seen == ts(on_day(3))
+
+
+def _routed(kind: str, customer_id: str = "c-1") -> FakeEvent:
+    """A customer event as identity writes it: keyed by customer, routing headers on."""
+    return FakeEvent(
+        FakeMessage(
+            as_customer_event(kind, customer_id),
+            key=customer_id.encode(),
+            headers=routing_headers(example(kind)),
+        )
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(SEEN_TYPES))
+async def test_when_a_seen_event_has_routing_headers_then_they_alone_give_what_its_body_would(
+    kind: str,
+) -> None:
+    routed, plain = _routed(kind), FakeEvent(FakeMessage(as_customer_event(kind)))
+    sink = CollectingSink()
+
+    by_headers = await decode_batch_narrow(
+        [routed], SEEN_ONLY, CUSTOMER_EVENTS.adapter, sink, service="svc", max_bytes=100_000
+    )
+    by_body = await decode_batch_narrow(
+        [plain], SEEN_ONLY, CUSTOMER_EVENTS.adapter, sink, service="svc", max_bytes=100_000
+    )
+
+    header_value, body_value = by_headers[0].value, by_body[0].value
+    assert isinstance(header_value, SeenRouted)
+    assert isinstance(body_value, SeenCustomerEvent)
+    assert header_value == SeenRouted(body_value.customer_id, body_value.seen())
+    assert sink.letters == []
+
+
+@pytest.mark.parametrize("kind", sorted(FACT_TYPES))
+async def test_when_a_fact_has_routing_headers_then_it_is_still_read_in_full(kind: str) -> None:
+    got = await decode_batch_narrow(
+        [_routed(kind)],
+        SEEN_ONLY,
+        CUSTOMER_EVENTS.adapter,
+        CollectingSink(),
+        service="svc",
+        max_bytes=100_000,
+    )
+
+    assert isinstance(got[0].value, CustomerEvent)
+    assert got[0].value.event == example(kind)
+
+
+def _with(headers: list[tuple[str, Any]], name: str, value: Any) -> list[tuple[str, Any]]:
+    return [(n, value if n == name else v) for n, v in headers if n != name or value != "drop"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        (TIME_HEADER, b"2026-11-20T10:30:01"),  # no zone
+        (TIME_HEADER, b"1970-01-01T00:00:00+00:00"),  # a sender's zero value
+        (TIME_HEADER, b"yesterday"),
+        (TIME_HEADER, None),
+        (ID_HEADER, b"evt 1"),  # whitespace: not an Id
+        (ID_HEADER, b"e" * 129),
+        (ID_HEADER, b"\xff\xfe"),  # not UTF-8
+        (TYPE_HEADER, "drop"),
+    ],
+)
+async def test_when_routing_headers_are_missing_or_bad_then_the_body_is_read(
+    name: str, value: Any
+) -> None:
+    event = _routed("page_viewed")
+    event.message.headers = _with(event.message.headers, name, value)
+
+    got = await decode_batch_narrow(
+        [event],
+        SEEN_ONLY,
+        CUSTOMER_EVENTS.adapter,
+        CollectingSink(),
+        service="svc",
+        max_bytes=10**5,
+    )
+
+    assert isinstance(got[0].value, SeenCustomerEvent)
+
+
+@pytest.mark.parametrize("key", [None, b"", b"c 1", b"\xff"])
+async def test_when_the_key_is_no_customer_id_then_the_body_is_read(key: bytes | None) -> None:
+    event = _routed("page_viewed")
+    event.message.key = key
+
+    got = await decode_batch_narrow(
+        [event],
+        SEEN_ONLY,
+        CUSTOMER_EVENTS.adapter,
+        CollectingSink(),
+        service="svc",
+        max_bytes=10**5,
+    )
+
+    assert isinstance(got[0].value, SeenCustomerEvent)
+
+
+async def test_when_the_headers_say_fact_then_the_body_is_decoded_in_full_and_counts() -> None:
+    event = _routed("page_viewed")
+    event.message.headers = _with(event.message.headers, TYPE_HEADER, b"order_completed")
+
+    got = await decode_batch_narrow(
+        [event],
+        SEEN_ONLY,
+        CUSTOMER_EVENTS.adapter,
+        CollectingSink(),
+        service="svc",
+        max_bytes=10**5,
+    )
+
+    assert isinstance(got[0].value, CustomerEvent)
+    assert got[0].value.event == example("page_viewed")

@@ -1,0 +1,56 @@
+"""identity's routing headers on customer.events: what they say equals what the body
+says, for every event type, and anything a stage could not trust reads as absent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from schemas.customer import (
+    ID_HEADER,
+    TIME_HEADER,
+    TYPE_HEADER,
+    Routing,
+    routing_headers,
+    routing_of,
+)
+from schemas.events import RAW_EVENT_TYPES, event_type_name
+from schemas.examples import example
+
+ALL_TYPES = sorted(event_type_name(cls) for cls in RAW_EVENT_TYPES)
+
+
+@pytest.mark.parametrize("kind", ALL_TYPES)
+def test_when_identity_writes_the_headers_then_they_read_back_as_the_event_says(kind: str) -> None:
+    event = example(kind)
+
+    assert routing_of(routing_headers(event)) == Routing(
+        kind, event.event_id, event.occurred_at.timestamp()
+    )
+
+
+def test_when_the_time_has_another_zone_or_microseconds_then_it_is_the_same_instant() -> None:
+    at = datetime(2026, 11, 20, 1, 2, 3, 456789, tzinfo=timezone(timedelta(hours=9)))
+    event = example("page_viewed").model_copy(update={"occurred_at": at})
+
+    routing = routing_of(dict(routing_headers(event)))  # faust may hand a mapping
+
+    assert routing is not None
+    assert routing.occurred_at == at.astimezone(UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        None,
+        [],
+        [(TYPE_HEADER, b"page_viewed"), (ID_HEADER, b"e-1")],
+        [(TYPE_HEADER, b"page_viewed"), (ID_HEADER, b"e-1"), (TIME_HEADER, b"2101-01-01T00:00Z")],
+        [(TYPE_HEADER, b"page_viewed"), (ID_HEADER, b""), (TIME_HEADER, b"2026-01-01T00:00Z")],
+        [(TYPE_HEADER, b"\xff"), (ID_HEADER, b"e-1"), (TIME_HEADER, b"2026-01-01T00:00Z")],
+    ],
+    ids=["none", "empty", "no time", "after 2100", "empty id", "type not UTF-8"],
+)
+def test_when_a_header_is_missing_or_invalid_then_there_is_no_routing(headers: object) -> None:
+    assert routing_of(headers) is None  # type: ignore[arg-type]
