@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Literal, NamedTuple
 
 from pydantic import Field
@@ -37,7 +37,7 @@ class CustomerEvent(Frozen):
 
 TYPE_HEADER = "kizuna-type"
 ID_HEADER = "kizuna-event-id"
-TIME_HEADER = "kizuna-occurred-at"
+TIME_HEADER = "kizuna-occurred-at-us"  # epoch microseconds, a decimal integer
 
 HeaderValue = str | bytes | None
 HeaderList = list[tuple[str, HeaderValue]]  # as confluent-kafka takes and gives them
@@ -53,35 +53,44 @@ class Routing(NamedTuple):
 
 def routing_headers(event: RawEvent) -> HeaderList:
     """The headers identity writes with ``event`` on customer.events."""
+    micros = (event.occurred_at - _EPOCH) // _MICROSECOND  # exact, unlike timestamp()*1e6
     return [
         (TYPE_HEADER, event.type.encode()),
         (ID_HEADER, event.event_id.encode()),
-        (TIME_HEADER, event.occurred_at.isoformat().encode()),
+        (TIME_HEADER, str(micros).encode()),
     ]
 
 
 def routing_of(headers: Headers | None) -> Routing | None:
     """The routing headers, validated as the body's fields would be (an id as ``Id``, a
-    time as ``EventTime``); None when any is missing or invalid: read the body then."""
+    time as ``EventTime``); None when any is missing or invalid: read the body then.
+    (~1 µs, a quarter of reading the body: it runs for every customer event a stage
+    reads.)"""
     if not headers:
         return None
-    found = dict(headers.items() if isinstance(headers, Mapping) else headers)
-    kind, event_id, at = found.get(TYPE_HEADER), found.get(ID_HEADER), found.get(TIME_HEADER)
+    kind = event_id = at = None
+    pairs = headers if type(headers) is list else _pairs(headers)
+    for name, value in pairs:
+        if name == TYPE_HEADER:
+            kind = value
+        elif name == ID_HEADER:
+            event_id = value
+        elif name == TIME_HEADER:
+            at = value
     try:
-        text_type, text_id = _text(kind), _text(event_id)
-        when = datetime.fromisoformat(_text(at))
-    except (ValueError, TypeError):  # missing, not UTF-8, not an ISO time
+        text_type, text_id = kind.decode(), event_id.decode()  # type: ignore[union-attr]
+        micros = int(at)  # type: ignore[arg-type]
+    except (AttributeError, TypeError, ValueError):  # missing, not UTF-8, not a number
         return None
-    if when.tzinfo is None or not EARLIEST_EVENT_TIME <= when < LATEST_EVENT_TIME:
+    if not _EARLIEST <= micros < _LATEST or ID_PATTERN.fullmatch(text_id) is None:
         return None
-    if ID_PATTERN.fullmatch(text_id) is None:
-        return None
-    return Routing(text_type, text_id, when.timestamp())
+    return Routing(text_type, text_id, micros / 1e6)  # == occurred_at.timestamp()
 
 
-def _text(value: HeaderValue) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, str):
-        return value
-    raise TypeError("no value")
+def _pairs(headers: Headers) -> Iterable[tuple[str, HeaderValue]]:
+    return headers.items() if isinstance(headers, Mapping) else headers
+
+
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+_EARLIEST = (EARLIEST_EVENT_TIME - _EPOCH) // _MICROSECOND
+_LATEST = (LATEST_EVENT_TIME - _EPOCH) // _MICROSECOND

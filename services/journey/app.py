@@ -35,6 +35,7 @@ from schemas.topics import (
     NOTIFICATIONS_REQUESTED,
     SEGMENT_CHANGES,
 )
+from services.journey import metrics
 from services.journey.adapters.partitioning import partition_function
 from services.journey.adapters.reports import JourneyReports
 from services.journey.adapters.scenarios import ScenarioArchive, load_scenarios, load_stores
@@ -123,11 +124,12 @@ class Handlers:
         self.processor, self.dead_letters, self.limit = processor, dead_letters, limit
 
     async def customer_events(self, events: Sequence[Any]) -> None:
-        processor = self.processor
+        processor, skipped = self.processor, 0
         async with processor.staging.unit():
             for event in events:  # in order: each one moves the clock at its own turn
                 message = event.message
                 if not processor.wants(message.value or b"", message.headers):
+                    skipped += 1
                     continue
                 got = await decode_event(
                     event,
@@ -139,6 +141,8 @@ class Handlers:
                 if got is not None:
                     value = got.value
                     await processor.customer_event(value.customer_id, value.event, got.partition)
+        if skipped:
+            metrics.EVENTS_SKIPPED.inc(skipped)
         await processor.maybe_flush()
 
     async def segment_changes(self, events: Sequence[Any]) -> None:

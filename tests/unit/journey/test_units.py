@@ -145,12 +145,13 @@ def test_when_a_customer_event_has_routing_headers_then_they_alone_decide_and_mo
 ) -> None:
     """The body is not read (here: not even JSON); without usable headers it would be."""
     later = datetime.fromtimestamp(AT + HOUR, UTC).isoformat()
-    headers = [(TYPE_HEADER, kind.encode()), (ID_HEADER, b"e-1"), (TIME_HEADER, later.encode())]
+    micros = str(int(AT + HOUR) * 1_000_000).encode()
+    headers = [(TYPE_HEADER, kind.encode()), (ID_HEADER, b"e-1"), (TIME_HEADER, micros)]
     body = orjson.dumps({"event": {"type": kind, "occurred_at": later}})
     by_headers, by_body = processor(Recorder()), processor(Recorder())
 
     assert by_headers.wants(b"{not json", headers) == by_body.wants(body)
     assert by_headers.wants(b"{not json", headers) == (kind == "product_added")
     assert by_headers.clock.now() == by_body.clock.now() == AT + HOUR
-    naive = [*headers[:2], (TIME_HEADER, later[:19].encode())]  # no zone: not usable
-    assert by_headers.wants(b"{not json", naive)  # so the body goes to the decoder
+    iso = [*headers[:2], (TIME_HEADER, later.encode())]  # not epoch microseconds: unusable
+    assert by_headers.wants(b"{not json", iso)  # so the body goes to the decoder

@@ -46,11 +46,14 @@ def test_when_the_time_has_another_zone_or_microseconds_then_it_is_the_same_inst
         None,
         [],
         [(TYPE_HEADER, b"page_viewed"), (ID_HEADER, b"e-1")],
-        [(TYPE_HEADER, b"page_viewed"), (ID_HEADER, b"e-1"), (TIME_HEADER, b"2101-01-01T00:00Z")],
-        [(TYPE_HEADER, b"page_viewed"), (ID_HEADER, b""), (TIME_HEADER, b"2026-01-01T00:00Z")],
-        [(TYPE_HEADER, b"\xff"), (ID_HEADER, b"e-1"), (TIME_HEADER, b"2026-01-01T00:00Z")],
+        [(TYPE_HEADER, b"page_viewed"), (ID_HEADER, b"e-1"), (TIME_HEADER, b"4102444800000000")],
+        [(TYPE_HEADER, b"page_viewed"), (ID_HEADER, b"e-1"), (TIME_HEADER, b"0")],
+        [(TYPE_HEADER, b"page_viewed"), (ID_HEADER, b"e-1"), (TIME_HEADER, b"2026-01-01T00:00Z")],
+        [(TYPE_HEADER, b"page_viewed"), (ID_HEADER, b""), (TIME_HEADER, b"1795170601000000")],
+        [(TYPE_HEADER, b"\xff"), (ID_HEADER, b"e-1"), (TIME_HEADER, b"1795170601000000")],
+        [(TYPE_HEADER, None), (ID_HEADER, b"e-1"), (TIME_HEADER, b"1795170601000000")],
     ],
-    ids=["none", "empty", "no time", "after 2100", "empty id", "type not UTF-8"],
+    ids=["none", "empty", "no time", "2100", "zero", "ISO", "empty id", "not UTF-8", "null"],
 )
 def test_when_a_header_is_missing_or_invalid_then_there_is_no_routing(headers: object) -> None:
     assert routing_of(headers) is None  # type: ignore[arg-type]

@@ -207,8 +207,8 @@ def _with(headers: list[tuple[str, Any]], name: str, value: Any) -> list[tuple[s
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        (TIME_HEADER, b"2026-11-20T10:30:01"),  # no zone
-        (TIME_HEADER, b"1970-01-01T00:00:00+00:00"),  # a sender's zero value
+        (TIME_HEADER, b"2026-11-20T10:30:01+00:00"),  # not epoch microseconds
+        (TIME_HEADER, b"0"),  # a sender's zero value
         (TIME_HEADER, b"yesterday"),
         (TIME_HEADER, None),
         (ID_HEADER, b"evt 1"),  # whitespace: not an Id
