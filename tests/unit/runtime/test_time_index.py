@@ -70,6 +70,9 @@ def test_when_customers_are_scheduled_moved_and_popped_then_it_answers_as_a_plai
             for _, c in expected:
                 del model[c]
         assert index.size() == len(model)
+        part = index._partitions.get(0)
+        if part is not None:  # what it counts is what it holds (stale entries included)
+            assert part.entries == len(part.near) + sum(map(len, part.far.values()))
 
 
 def test_when_due_exactly_at_a_bucket_edge_then_it_pops_at_that_instant() -> None:
