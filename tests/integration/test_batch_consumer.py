@@ -291,7 +291,9 @@ async def test_when_partitions_move_then_the_held_batch_is_committed_before_they
         seen.extend(batch)
         outputs.produced += len(batch)
 
-    options = {"settle": outputs, "max_batch": 1000, "within_seconds": 8.0}
+    # the 40 come in one batch at once; the next read then waits long for more, and the
+    # rebalance comes inside it
+    options = {"settle": outputs, "max_batch": 40, "within_seconds": 12.0}
     one = asyncio.create_task(_consumer(settings, group, topic, **options).run(handle))
     others: list[Record] = []
 
