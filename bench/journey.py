@@ -3,6 +3,7 @@ timer firing with 1,000,000 timers pending.
 
     python bench/journey.py [--events 100000] [--customers 20000] [--timers 1000000]
                             [--fire-rate 200] [--window 60] [--store rocksdb]
+                            [--skip-throughput | --skip-timers]
 
 1. Throughput: a realistic mixed stream (schemas.examples proportions: mostly page and
    product views, some carts, orders, receipts, consents, locations) re-keyed to
@@ -272,6 +273,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--store", choices=["rocksdb", "memory"], default="rocksdb")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-timers", action="store_true", help="throughput only")
     args = parser.parse_args()
     store = f"{args.store}://"
     if not args.skip_throughput:
@@ -285,6 +287,8 @@ def main() -> None:
         )
         note = f"{args.events:,} mixed events, 1 partition, {store}"
         record("journey", "events/s, one worker", rate, "events/s", ">= 20000", note)
+    if args.skip_timers:
+        return
     index = index_bytes_per_timer(args.timers)
     print(f"due index                {index:.0f} B per pending timer (in RAM)")
     record("journey", "due index bytes per pending timer", index, "B", None, "tracemalloc")
