@@ -110,28 +110,15 @@ async def decode_batch_narrow(
     decoded in full with ``adapter`` (and dead-lettered if invalid). Order is kept."""
     out: list[Received[N | T]] = []
     consumed: dict[str, int] = {}
-    peek = narrow.peek
     for event in events:
         message = event.message
-        raw: bytes | None = message.value
-        peeked = None
-        if peek is not None and raw and len(raw) <= max_bytes:
-            peeked = peek(message.key, message.headers)
-            if peeked is not None and peeked is not False:
-                consumed[message.topic] = consumed.get(message.topic, 0) + 1
-                key, topic, partition = message.key, message.topic, message.partition
-                out.append(Received(peeked, key, topic, partition, message.offset, raw))
-                continue
-        if peeked is None and raw and len(raw) <= max_bytes:
-            try:
-                value = narrow.adapter.validate_json(raw)
-            except ValidationError:
-                value = None
-            if value is not None and narrow.enough(value):
-                consumed[message.topic] = consumed.get(message.topic, 0) + 1
-                key, topic, partition = message.key, message.topic, message.partition
-                out.append(Received(value, key, topic, partition, message.offset, raw))
-                continue
+        raw: bytes = message.value or b""
+        value = _read_narrowly(narrow, message, raw) if raw and len(raw) <= max_bytes else None
+        if value is not None:
+            consumed[message.topic] = consumed.get(message.topic, 0) + 1
+            key, topic, partition = message.key, message.topic, message.partition
+            out.append(Received(value, key, topic, partition, message.offset, raw))
+            continue
         received = await decode_event(
             event, adapter, dead_letters, service=service, max_bytes=max_bytes
         )
@@ -140,6 +127,22 @@ async def decode_batch_narrow(
     for topic, count in consumed.items():
         _consumed(service, topic).inc(count)
     return out
+
+
+def _read_narrowly(narrow: Narrow[N], message: Any, raw: bytes) -> N | None:
+    """What ``narrow`` makes of a message: its headers' answer, else its narrow model's;
+    None when the message must be decoded in full."""
+    if narrow.peek is not None:
+        peeked = narrow.peek(message.key, message.headers)
+        if peeked is False:
+            return None
+        if peeked is not None:
+            return peeked
+    try:
+        value = narrow.adapter.validate_json(raw)
+    except ValidationError:
+        return None
+    return value if narrow.enough(value) else None
 
 
 async def decode_event(
