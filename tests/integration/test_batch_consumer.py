@@ -53,6 +53,13 @@ def _consumer(settings: Settings, group: str, topic: str, **options: Any) -> Bat
     )
 
 
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel a running consumer, as the app stopping does, and wait until it closed."""
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 async def _until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(30):
         while not condition():  # noqa: ASYNC110 - polls Kafka-side state, no event to wait on
@@ -84,35 +91,39 @@ async def test_when_a_batch_is_in_hand_then_nothing_is_committed_until_it_was_ha
     release.set()
     await _until(lambda: len(seen) == 30)
     await _until(lambda: _committed(settings, group, topic) == 30)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await _stop(task)
     assert sorted(r.value for r in seen) == sorted(f"v{n}".encode() for n in range(30))
     assert assigned_partitions() == []
 
 
+@pytest.mark.parametrize("settling", [False, True], ids=["commits at once", "settles"])
 async def test_when_the_stage_stops_mid_batch_then_the_batch_is_finished_and_kept(
-    settings: Settings, producer: Producer
+    settings: Settings, producer: Producer, settling: bool
 ) -> None:
+    """A settling stage (``settle=``) holds its last batch until the outputs are
+    acknowledged: the stop commits it too, after asking."""
     topic = NOTIFICATIONS_REQUESTED.name(settings.namespace)
-    group = f"{settings.namespace}-batch-stop"
+    group = f"{settings.namespace}-batch-stop-{settling}"
     _produce(producer, topic, 20)
     started, finished = asyncio.Event(), []
+    outputs = _Outputs()
+    outputs.released.set()
 
     async def handle(batch: list[Record]) -> None:
         started.set()
         await asyncio.sleep(0.5)  # still working when the stop comes
         finished.extend(batch)
+        outputs.produced += len(batch)
 
-    consumer = _consumer(settings, group, topic)
-    task = asyncio.create_task(consumer.run(handle))
+    options = {"settle": outputs} if settling else {}
+    task = asyncio.create_task(_consumer(settings, group, topic, **options).run(handle))
     await asyncio.wait_for(started.wait(), 30)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await _stop(task)
 
     assert finished, "the batch in hand was abandoned"
     assert _committed(settings, group, topic) == len(finished)
+    if settling:
+        assert outputs.waited, "committed without asking whether its outputs were acknowledged"
 
     again: list[Record] = []
 
@@ -122,9 +133,7 @@ async def test_when_the_stage_stops_mid_batch_then_the_batch_is_finished_and_kep
     task = asyncio.create_task(_consumer(settings, group, topic).run(rest))
     await _until(lambda: len(finished) + len(again) == 20)
     await asyncio.sleep(0.5)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await _stop(task)
     assert not {r.value for r in finished} & {r.value for r in again}, "a batch read twice"
 
 
@@ -159,9 +168,7 @@ async def test_when_a_consumer_falls_behind_then_its_lag_is_reported_until_it_ca
     task = asyncio.create_task(consumer.run(handle))
     await _until(lambda: len(seen) == 200)
     await _until(lambda: _lag("lagging", topic, parts) == 0)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await _stop(task)
 
     assert max(behind) > 100, "the backlog never showed"
 
@@ -190,9 +197,7 @@ async def test_when_a_stage_moves_to_the_batch_consumer_then_it_starts_where_fau
     task = asyncio.create_task(consumer.run(handle))
     await _until(lambda: len(seen) >= 4 * parts)
     await asyncio.sleep(1.0)  # anything older would have come by now
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await _stop(task)
 
     assert sorted(r.value for r in seen) == sorted(
         f"p{p}-{n}".encode() for p in range(parts) for n in range(6, 10)
@@ -242,36 +247,7 @@ async def test_when_a_stage_settles_its_outputs_then_a_batch_is_committed_only_a
 
     outputs.released.set()
     await _until(lambda: _committed(settings, group, topic) == 30)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-
-async def test_when_a_settling_stage_stops_then_its_last_batch_is_committed_first(
-    settings: Settings, producer: Producer
-) -> None:
-    topic = NOTIFICATIONS_REQUESTED.name(settings.namespace)
-    group = f"{settings.namespace}-batch-settle-stop"
-    _produce(producer, topic, 20)
-    outputs = _Outputs()
-    outputs.released.set()
-    started, finished = asyncio.Event(), []
-
-    async def handle(batch: list[Record]) -> None:
-        started.set()
-        await asyncio.sleep(0.5)  # still working when the stop comes
-        finished.extend(batch)
-        outputs.produced += len(batch)
-
-    task = asyncio.create_task(_consumer(settings, group, topic, settle=outputs).run(handle))
-    await asyncio.wait_for(started.wait(), 30)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-    assert finished, "the batch in hand was abandoned"
-    assert _committed(settings, group, topic) == len(finished)
-    assert outputs.waited, "committed without asking whether its outputs were acknowledged"
+    await _stop(task)
 
 
 async def test_when_partitions_move_then_the_held_batch_is_committed_before_they_go(
@@ -312,6 +288,4 @@ async def test_when_partitions_move_then_the_held_batch_is_committed_before_they
         outputs.released.set()
         for running in (one, two):
             if running is not None:
-                running.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await running
+                await _stop(running)

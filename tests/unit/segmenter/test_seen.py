@@ -153,6 +153,18 @@ def test_when_a_survivor_is_seen_then_her_orders_stay_and_last_seen_moves() -> N
     assert outcome.state.facts.last_seen == ts(on_day(3))
 
 
+async def _narrow(events: list[FakeEvent], sink: CollectingSink | None = None) -> list[Any]:
+    """The segmenter's reading of customer events (headers, narrow model, full)."""
+    return await decode_batch_narrow(
+        events,
+        SEEN_ONLY,
+        CUSTOMER_EVENTS.adapter,
+        CollectingSink() if sink is None else sink,
+        service="svc",
+        max_bytes=100_000,
+    )
+
+
 def _routed(kind: str, customer_id: str = "c-1") -> FakeEvent:
     """A customer event as identity writes it: keyed by customer, routing headers on."""
     return FakeEvent(
@@ -171,12 +183,8 @@ async def test_when_a_seen_event_has_routing_headers_then_they_alone_give_what_i
     routed, plain = _routed(kind), FakeEvent(FakeMessage(as_customer_event(kind)))
     sink = CollectingSink()
 
-    by_headers = await decode_batch_narrow(
-        [routed], SEEN_ONLY, CUSTOMER_EVENTS.adapter, sink, service="svc", max_bytes=100_000
-    )
-    by_body = await decode_batch_narrow(
-        [plain], SEEN_ONLY, CUSTOMER_EVENTS.adapter, sink, service="svc", max_bytes=100_000
-    )
+    by_headers = await _narrow([routed], sink)
+    by_body = await _narrow([plain], sink)
 
     header_value, body_value = by_headers[0].value, by_body[0].value
     assert isinstance(header_value, SeenRouted)
@@ -187,14 +195,7 @@ async def test_when_a_seen_event_has_routing_headers_then_they_alone_give_what_i
 
 @pytest.mark.parametrize("kind", sorted(FACT_TYPES))
 async def test_when_a_fact_has_routing_headers_then_it_is_still_read_in_full(kind: str) -> None:
-    got = await decode_batch_narrow(
-        [_routed(kind)],
-        SEEN_ONLY,
-        CUSTOMER_EVENTS.adapter,
-        CollectingSink(),
-        service="svc",
-        max_bytes=100_000,
-    )
+    got = await _narrow([_routed(kind)])
 
     assert isinstance(got[0].value, CustomerEvent)
     assert got[0].value.event == example(kind)
@@ -223,14 +224,7 @@ async def test_when_routing_headers_are_missing_or_bad_then_the_body_is_read(
     event = _routed("page_viewed")
     event.message.headers = _with(event.message.headers, name, value)
 
-    got = await decode_batch_narrow(
-        [event],
-        SEEN_ONLY,
-        CUSTOMER_EVENTS.adapter,
-        CollectingSink(),
-        service="svc",
-        max_bytes=10**5,
-    )
+    got = await _narrow([event])
 
     assert isinstance(got[0].value, SeenCustomerEvent)
 
@@ -240,14 +234,7 @@ async def test_when_the_key_is_no_customer_id_then_the_body_is_read(key: bytes |
     event = _routed("page_viewed")
     event.message.key = key
 
-    got = await decode_batch_narrow(
-        [event],
-        SEEN_ONLY,
-        CUSTOMER_EVENTS.adapter,
-        CollectingSink(),
-        service="svc",
-        max_bytes=10**5,
-    )
+    got = await _narrow([event])
 
     assert isinstance(got[0].value, SeenCustomerEvent)
 
@@ -256,14 +243,7 @@ async def test_when_the_headers_say_fact_then_the_body_is_decoded_in_full_and_co
     event = _routed("page_viewed")
     event.message.headers = _with(event.message.headers, TYPE_HEADER, b"order_completed")
 
-    got = await decode_batch_narrow(
-        [event],
-        SEEN_ONLY,
-        CUSTOMER_EVENTS.adapter,
-        CollectingSink(),
-        service="svc",
-        max_bytes=10**5,
-    )
+    got = await _narrow([event])
 
     assert isinstance(got[0].value, CustomerEvent)
     assert got[0].value.event == example("page_viewed")
