@@ -9,7 +9,7 @@ Names follow the Segment e-commerce spec in the past tense (``Product Added`` ->
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter, model_validator
 
@@ -67,14 +67,17 @@ class EventContext(Frozen):
     app_version: str | None = Field(default=None, max_length=64)
     store_id: Id | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _null_is_absent(cls, data: Any) -> Any:
+    @model_validator(mode="after")
+    def _null_is_absent(self) -> EventContext:
         """An SDK's ``"device": null`` is no device: dropped here as encoding drops it,
-        so an event read back from Kafka equals the one written (dedup, replays)."""
-        if isinstance(data, dict) and None in data.values():
-            return {k: v for k, v in data.items() if v is not None}
-        return data
+        so an event read back from Kafka equals the one written (dedup, replays). (After
+        validation, on the extra keys alone: a "before" validator made every event's
+        context a Python dict first, ~0.9 µs of each event's ~8 µs decode.)"""
+        extra = self.__pydantic_extra__
+        if extra and None in extra.values():
+            for key in [key for key, value in extra.items() if value is None]:
+                del extra[key]
+        return self
 
 
 class EventEnvelope(Frozen):
