@@ -41,9 +41,14 @@ from runtime.topics import ensure_topics
 from schemas.codec import encode
 from schemas.customer import CustomerEvent
 from schemas.examples import example
-from services.segmenter.adapters.state_codec import decode_state, encode_state
+from services.segmenter.adapters.state_codec import (
+    decode_state,
+    encode_state,
+    read_stored,
+    restored,
+)
 from services.segmenter.domain.facts import Facts, Order
-from services.segmenter.domain.handlers import on_tick
+from services.segmenter.domain.handlers import on_stored_tick, on_tick
 from services.segmenter.domain.standing import CustomerState, Policy, reevaluate
 from services.segmenter.messages import ClockSet, control_topic
 
@@ -180,16 +185,26 @@ def population(count: int, policy: Policy, today_ts: int) -> tuple[dict[bytes, b
 
 
 def sweep(table: dict[bytes, bytes], index: TimeIndex, now: int, policy: Policy) -> tuple[int, int]:
+    """What a worker does per due customer it holds nowhere decoded (``Processor.
+    _tick_stored``): re-score from the stored purchases and standing, rewrite the row;
+    else (absorbed, never bought) a full decode. The view and Kafka are left out."""
     due = index.pop_due(0, now, limit=10**9)
     changed = 0
     for customer in due:
         key = customer.encode()
-        state, partition = decode_state(table[key])
-        outcome = on_tick(state, now, policy)
-        if outcome.state is not None:
-            table[key] = encode_state(outcome.state, partition)
-            index.schedule(partition, customer, outcome.state.standing.next_due)
-        changed += len(outcome.changes)
+        row = read_stored(table[key])
+        if row.absorbed or not row.bought:
+            state, partition = decode_state(table[key])
+            outcome = on_tick(state, now, policy)
+            if outcome.state is not None:
+                table[key] = encode_state(outcome.state, partition)
+                index.schedule(partition, customer, outcome.state.standing.next_due)
+            changed += len(outcome.changes)
+            continue
+        ticked = on_stored_tick(customer, row.bought, row.standing, row.last_seen, now, policy)
+        table[key] = restored(row, ticked.standing, 0)
+        index.schedule(0, customer, ticked.standing.next_due)
+        changed += len(ticked.changes)
     return len(due), changed
 
 

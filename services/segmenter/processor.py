@@ -38,11 +38,14 @@ from services.segmenter.adapters.state_codec import (
     encode_state,
     facts_from_json,
     facts_to_json,
+    read_stored,
+    restored,
 )
 from services.segmenter.domain import handlers
 from services.segmenter.domain.calendar import epoch, from_epoch
 from services.segmenter.domain.facts import Seen
-from services.segmenter.domain.profile import profile_of
+from services.segmenter.domain.figures import Figures
+from services.segmenter.domain.profile import profile_of, timely_fields
 from services.segmenter.domain.standing import CustomerState, Policy
 from services.segmenter.messages import (
     TICKS_PER_MESSAGE,
@@ -128,15 +131,21 @@ class Processor:
         self.dirty: dict[str, CustomerState] = {}
         self.seen: dict[str, int] = {}  # only last_seen moved: a one-field view update
         self.decoded = DecodedRows(state_cache)
-        self.staging: Staging[CustomerState] = Staging(
-            table, encode_state, written=self.decoded.remember
-        )
+        # a row a tick rewrote from its stored parts is staged without a state (None)
+        self.staging: Staging[CustomerState | None] = Staging(table, _encode, written=self._written)
+
+    def _written(self, key: bytes, row: bytes, state: CustomerState | None) -> None:
+        if state is not None:
+            self.decoded.remember(key, row, state)
 
     def load(self, customer_id: str) -> CustomerState | None:
         key = customer_id.encode()
         staged = self.staging.get(key)
         if staged is not None:
-            return staged[0]
+            state, row = staged
+            if state is None and row is not None:  # rewritten by a tick, not decoded
+                return decode_state(row)[0]
+            return state
         raw = self.table.get(key)
         if raw is None:
             return None
@@ -236,19 +245,48 @@ class Processor:
         """Re-score each customer (the unit of work holds the rows back until every
         change is acknowledged: one round trip per batch of ticks)."""
         for customer_id in dict.fromkeys(customer_ids):
-            await self.apply(handlers.on_tick(self.load(customer_id), now, self.policy), partition)
+            if not await self._tick_stored(customer_id, now, partition):
+                outcome = handlers.on_tick(self.load(customer_id), now, self.policy)
+                await self.apply(outcome, partition)
+
+    async def _tick_stored(self, customer_id: str, now: int, partition: int) -> bool:
+        """Re-score a customer this worker holds nowhere decoded (most of a sweep) from
+        her stored row's purchases and standing: the rest of the facts are written back
+        as stored, and only the view fields time can change are rewritten. False (and
+        nothing done) for anyone else: staged, decoded, waiting for a view flush,
+        absorbed, or never bought."""
+        key = customer_id.encode()
+        if customer_id in self.dirty or self.staging.get(key) is not None:
+            return False
+        raw = self.table.get(key)
+        if raw is None or self.decoded.get(key, raw) is not None:
+            return False
+        row = read_stored(raw)
+        if row.absorbed or not row.bought:
+            return False
+        policy = self.policy
+        standing, changes, figures, at = handlers.on_stored_tick(
+            customer_id, row.bought, row.standing, row.last_seen, now, policy
+        )
+        self.staging.expect(await self.emit(changes))
+        self.staging.put(key, None, restored(row, standing, partition), partition)
+        self.index.schedule(partition, customer_id, standing.next_due)
+        self.views.stage_fields(customer_id, timely_fields(standing, figures, at, policy.calendar))
+        if self.population is not None and figures is not None:
+            self.population.stage(customer_id, _population_of(figures, policy))
+        return True
 
     async def apply(self, outcome: handlers.Outcome, partition: int) -> None:
         """Changes are sent now; the row is staged until they are acknowledged."""
-        self.staging.expect(await self.emit(outcome))
+        self.staging.expect(await self.emit(outcome.changes))
         if outcome.state is not None:
             self.store(outcome.state, partition)
         for command in outcome.commands:
             await self.send_command(command)
 
-    async def emit(self, outcome: handlers.Outcome) -> list[Awaitable[Any]]:
+    async def emit(self, changes: Sequence[SegmentChanged]) -> list[Awaitable[Any]]:
         deliveries = []
-        for change in outcome.changes:
+        for change in changes:
             deliveries.append(await self.emitter.segment_changed(change))
             metrics.transition(
                 change.dimension, change.from_segment or "", change.to_segment, change.reason
@@ -361,6 +399,18 @@ def _population_values(view: dict[str, Any], policy: Policy) -> tuple[int, int, 
         return None
     last_day = policy.calendar.day(bought[-1][0])
     return last_day, view["window_frequency"] or 0, view["window_monetary"] or 0
+
+
+def _population_of(figures: Figures, policy: Policy) -> tuple[int, int, int]:
+    """:func:`_population_values` from the figures a view is made of."""
+    return policy.calendar.day(figures.last_at), figures.window_frequency, figures.window_monetary
+
+
+def _encode(state: CustomerState | None, partition: int) -> bytes:
+    """Rows staged as their state alone (a tick's rewritten row is staged as bytes)."""
+    if state is None:
+        raise ValueError("a row staged without its state must be staged as bytes")
+    return encode_state(state, partition)
 
 
 def _seen_of(message: SeenForwarded) -> Seen:

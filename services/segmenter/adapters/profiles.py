@@ -22,7 +22,7 @@ from services.segmenter.domain.reports import History
 
 class ProfileView(Protocol):
     def stage(self, customer_id: str, view: dict[str, Any]) -> None: ...
-    def stage_fields(self, customer_id: str, fields: dict[str, str]) -> None: ...
+    def stage_fields(self, customer_id: str, fields: dict[str, Any]) -> None: ...
     def stage_absorbed(self, customer_id: str, survivor: str) -> None: ...
     async def flush(self) -> int: ...
 
@@ -62,9 +62,15 @@ class RedisProfileView:
         """Every field is written each time (unknown ones as ""), so no stale field stays."""
         self._staged[customer_id] = {name: _field(value) for name, value in view.items()}
 
-    def stage_fields(self, customer_id: str, fields: dict[str, str]) -> None:
-        """Update only these fields (e.g. last_seen_at), leaving the rest of the view."""
-        self._partial[customer_id] = fields
+    def stage_fields(self, customer_id: str, fields: dict[str, Any]) -> None:
+        """Update only these fields (last_seen_at; what a tick changed), leaving the rest
+        of the view; fields staged earlier for the customer stay staged."""
+        rendered = {name: _field(value) for name, value in fields.items()}
+        staged = self._partial.get(customer_id)
+        if staged is None:
+            self._partial[customer_id] = rendered
+        else:
+            staged.update(rendered)
 
     def stage_absorbed(self, customer_id: str, survivor: str) -> None:
         self._staged[customer_id] = None
@@ -119,7 +125,8 @@ class RedisProfileView:
             # Redis is down: keep what was staged (newer stagings win) for the next flush
             self._staged = {**staged, **self._staged}
             self._absorbed = {**absorbed, **self._absorbed}
-            self._partial = {**partial, **self._partial}
+            for customer_id, fields in partial.items():  # per field, newer wins
+                self._partial[customer_id] = fields | self._partial.get(customer_id, {})
             raise
 
 

@@ -6,11 +6,12 @@ can be rebuilt per partition after recovery without knowing the producer's parti
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from services.segmenter.domain.facts import Facts, Order, Trait
+from services.segmenter.domain.figures import Purchase, purchases_of
 from services.segmenter.domain.scoring import Scores
 from services.segmenter.domain.standing import CustomerState, Standing
 
@@ -44,22 +45,12 @@ def _trait_in(data: list[Any] | None) -> Trait | None:
 
 
 def encode_state(state: CustomerState, partition: int) -> bytes:
-    s = state.standing
-    scores = None if s.scores is None else list(s.scores)  # recency, frequency, monetary
     return orjson.dumps(
         {
             "p": partition,
             "c": state.customer_id,
             "f": facts_to_json(state.facts),
-            "s": [
-                s.rfm,
-                s.cpm,
-                scores,
-                s.version,
-                s.thresholds_version,
-                s.next_due,
-                s.evaluated_day,
-            ],
+            "s": _standing_out(state.standing),
             "a": state.absorbed_into,
             "sp": state.survivor_partition,
         }
@@ -69,7 +60,50 @@ def encode_state(state: CustomerState, partition: int) -> bytes:
 def decode_state(raw: bytes) -> tuple[CustomerState, int]:
     """The state and the partition it lives on."""
     data = orjson.loads(raw)
-    rfm, cpm, scores, version, tv, due, day = data["s"]
-    standing = Standing(rfm, cpm, Scores(*scores) if scores else None, version, tv, due, day)
+    standing = _standing_in(data["s"])
     state = CustomerState(data["c"], facts_from_json(data["f"]), standing, data["a"], data["sp"])
     return state, int(data["p"])
+
+
+class StoredRow(NamedTuple):
+    """A row read for a tick: its standing and purchases decoded, the rest of its facts
+    left as parsed JSON, to be written back unchanged (~40 % of a full decode and
+    encode, which a sweep of every customer pays per due one)."""
+
+    customer_id: str
+    standing: Standing
+    bought: list[Purchase]
+    last_seen: int | None
+    absorbed: bool
+    data: dict[str, Any]
+
+
+def read_stored(raw: bytes) -> StoredRow:
+    data = orjson.loads(raw)
+    facts = data["f"]
+    return StoredRow(
+        data["c"],
+        _standing_in(data["s"]),
+        purchases_of(facts["o"].values()),  # a stored order is an Order's fields in order
+        facts["ls"],
+        data["a"] is not None,
+        data,
+    )
+
+
+def restored(row: StoredRow, standing: Standing, partition: int) -> bytes:
+    """The row with a new standing: the bytes ``encode_state`` gives for the state the
+    row decodes to with that standing."""
+    data = row.data
+    data["p"], data["s"] = partition, _standing_out(standing)
+    return orjson.dumps(data)
+
+
+def _standing_out(s: Standing) -> list[Any]:
+    scores = None if s.scores is None else list(s.scores)  # recency, frequency, monetary
+    return [s.rfm, s.cpm, scores, s.version, s.thresholds_version, s.next_due, s.evaluated_day]
+
+
+def _standing_in(data: list[Any]) -> Standing:
+    rfm, cpm, scores, version, tv, due, day = data
+    return Standing(rfm, cpm, Scores(*scores) if scores else None, version, tv, due, day)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 from services.segmenter.domain.calendar import BusinessCalendar
 from services.segmenter.domain.facts import Facts, net_of
@@ -32,11 +33,17 @@ class Figures(NamedTuple):
 def purchases(facts: Facts, until: int | None = None) -> list[Purchase]:
     """Counted purchases (placed, not cancelled), oldest first; only those at or
     before ``until`` when given."""
+    return purchases_of(facts.orders.values(), until)
+
+
+def purchases_of(orders: Iterable[Sequence[Any]], until: int | None = None) -> list[Purchase]:
+    """:func:`purchases` of orders given by position (an :class:`Order`, or the list a
+    stored row keeps for one: the same fields in the same order)."""
     bought: list[Purchase] = []
     add = bought.append
     # unpacked by position, with the net inlined: ~40 % cheaper than reading the fields
     # (a sweep asks this of every due customer, a view flush of every changed one)
-    for at, total, channel, _, cancelled, refunds in facts.orders.values():
+    for at, total, channel, _, cancelled, refunds in orders:
         if at is None or cancelled or (until is not None and at > until):
             continue
         add(Purchase(at, net_of(total, refunds) if refunds or total < 0 else total, channel))
@@ -49,28 +56,32 @@ def figures_of(
     bought: list[Purchase], today: int, calendar: BusinessCalendar, window_days: int
 ) -> Figures | None:
     """Figures as of business day ``today``; None for a customer who never bought.
-    An order is in the trailing window while fewer than ``window_days`` days old."""
+    An order is in the trailing window while fewer than ``window_days`` days old: from
+    the first second of day ``today - window_days + 1`` on (compared as epoch seconds,
+    not day by day: a sweep asks this of every due customer)."""
     if not bought:
         return None
-    day = calendar.day
-    first, last = bought[0].at, bought[-1].at
-    last_day = day(last)
+    first, last = bought[0][0], bought[-1][0]
+    first_day, last_day = calendar.day(first), calendar.day(last)
+    since = calendar.start(today - window_days + 1)
     window_f = window_m = online = lifetime = 0
     for at, net, channel in bought:
         lifetime += net
-        online += channel == "online"
-        if today - day(at) < window_days:
+        if channel == "online":
+            online += 1
+        if at >= since:
             window_f += 1
             window_m += net
+    count = len(bought)
     return Figures(
-        first_at=first,
-        last_at=last,
-        recency_days=max(0, today - last_day),
-        tenure_days=last_day - day(first),
-        lifetime_orders=len(bought),
-        lifetime_amount=lifetime,
-        window_frequency=window_f,
-        window_monetary=window_m,
-        online_orders=online,
-        store_orders=len(bought) - online,
+        first,
+        last,
+        max(0, today - last_day),  # recency_days
+        last_day - first_day,  # tenure_days
+        count,
+        lifetime,
+        window_f,
+        window_m,
+        online,
+        count - online,
     )

@@ -16,12 +16,15 @@ from typing import NamedTuple
 from schemas.events import RawEvent
 from schemas.segments import SegmentChanged
 from services.segmenter.domain.facts import EMPTY, Facts, Seen, apply_event, fold
+from services.segmenter.domain.figures import Figures, Purchase
 from services.segmenter.domain.standing import (
     CustomerState,
     Policy,
     Standing,
+    effective_at,
     effective_now,
     reevaluate,
+    restand,
 )
 
 
@@ -90,6 +93,32 @@ def on_tick(state: CustomerState | None, now: int, policy: Policy) -> Outcome:
         return NOTHING
     scored, changes = reevaluate(state, effective_now(now, state.facts), "time", policy)
     return Outcome(scored, tuple(changes))
+
+
+class Reticked(NamedTuple):
+    """A tick's result for a customer known by her stored purchases and standing."""
+
+    standing: Standing
+    changes: tuple[SegmentChanged, ...]
+    figures: Figures | None  # what the standing was judged on
+    at: int  # the moment it was judged at (never before her latest event)
+
+
+def on_stored_tick(
+    customer_id: str,
+    bought: list[Purchase],
+    standing: Standing,
+    last_seen: int | None,
+    now: int,
+    policy: Policy,
+) -> Reticked:
+    """:func:`on_tick` for a live customer given by parts: her purchases (oldest first),
+    standing and last seen time. A sweep ticks customers whose rows nobody decoded yet;
+    this re-scores them from the stored purchases, leaving the rest of the facts as
+    they were stored."""
+    at = effective_at(now, last_seen)
+    scored, changes, figures = restand(customer_id, bought, standing, at, "time", policy)
+    return Reticked(scored, tuple(changes), figures, at)
 
 
 def on_fold_requested(

@@ -60,19 +60,38 @@ class CustomerState(NamedTuple):
 
 def effective_now(now: int, facts: Facts) -> int:
     """Never judge a customer before their own latest event (clock behind event time)."""
-    return max(now, facts.last_seen or now)
+    return effective_at(now, facts.last_seen)
+
+
+def effective_at(now: int, last_seen: int | None) -> int:
+    return now if last_seen is None or last_seen < now else last_seen
 
 
 def reevaluate(
     state: CustomerState, now: int, reason: Reason, policy: Policy
 ) -> tuple[CustomerState, list[SegmentChanged]]:
+    standing, changes, _ = restand(
+        state.customer_id, purchases(state.facts), state.standing, now, reason, policy
+    )
+    return _with_standing(state, standing), changes
+
+
+def restand(
+    customer_id: str,
+    bought: list[Purchase],
+    old: Standing,
+    now: int,
+    reason: Reason,
+    policy: Policy,
+) -> tuple[Standing, list[SegmentChanged], Figures | None]:
+    """The standing of a customer with these purchases (oldest first) at ``now``, the
+    changes from ``old``, and the figures it was judged on (None if she never bought).
+    What :func:`reevaluate` does with a state; a sweep's tick calls it on a stored row's
+    purchases alone, without decoding the rest of its facts."""
     today = policy.calendar.day(now)
-    bought = purchases(state.facts)
     figures = figures_of(bought, today, policy.calendar, policy.window_days)
-    old = state.standing
     if figures is None:
-        standing = old._replace(scores=None, next_due=None, evaluated_day=today)
-        return _with_standing(state, standing), []
+        return old._replace(scores=None, next_due=None, evaluated_day=today), [], None
     thresholds = policy.thresholds
     scores = rfm_scores(
         figures.recency_days,
@@ -100,7 +119,7 @@ def reevaluate(
             version += 1
             changes.append(
                 SegmentChanged(
-                    customer_id=state.customer_id,
+                    customer_id=customer_id,
                     dimension=dimension,
                     from_segment=before,
                     to_segment=after,
@@ -120,7 +139,7 @@ def reevaluate(
         next_due(bought, figures, today, policy),
         today,
     )
-    return _with_standing(state, standing), changes
+    return standing, changes, figures
 
 
 def _with_standing(state: CustomerState, standing: Standing) -> CustomerState:
@@ -155,9 +174,8 @@ def next_due(bought: list[Purchase], figures: Figures, today: int, policy: Polic
         if last_day + days > today:
             soonest = last_day + days
             break
-    for purchase in bought:  # oldest first: the first still in the window leaves first
-        leaves = calendar.day(purchase.at) + policy.window_days
-        if leaves > today:
-            soonest = leaves if soonest is None else min(soonest, leaves)
-            break
+    if figures.window_frequency:  # oldest first: the first still in the window leaves first
+        first_inside = bought[len(bought) - figures.window_frequency].at
+        leaves = calendar.day(first_inside) + policy.window_days
+        soonest = leaves if soonest is None else min(soonest, leaves)
     return None if soonest is None else calendar.start(soonest)

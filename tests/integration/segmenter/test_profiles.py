@@ -129,3 +129,36 @@ async def test_when_a_write_fails_then_its_views_are_staged_again_and_the_next_f
         "customer_id": "c1",
         "rfm_segment": "Champions",
     }
+
+
+async def test_when_fields_are_staged_twice_then_both_land_and_a_failed_write_keeps_both(
+    view: RedisProfileView, redis_client: redis.Redis, settings: Settings
+) -> None:
+    """A tick stages what time changed, a page view the last-seen time: neither may drop
+    the other, before a flush or after a failed one."""
+    script = view._write_script
+    calls = 0
+
+    async def down_once(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise redis.exceptions.ConnectionError("Redis is down")
+        return await script(**kwargs)
+
+    view._write_script = down_once  # type: ignore[assignment]
+    view.stage_fields("c1", {"r_score": 2, "window_frequency": None, "rfm_segment": "At Risk"})
+    view.stage_fields("c1", {"last_seen_at": "2026-09-22T08:00:00+09:00"})
+    assert await view.flush() == 1
+    view.stage_fields("c1", {"rfm_segment": "Hibernating"})  # newer, for one field
+
+    with pytest.raises(redis.exceptions.ConnectionError):
+        await view.flush()
+    assert await view.flush() == 1
+    await view.settle()
+    assert stored(redis_client, settings, "c1") == {
+        "r_score": "2",
+        "window_frequency": "",
+        "rfm_segment": "Hibernating",
+        "last_seen_at": "2026-09-22T08:00:00+09:00",
+    }

@@ -7,13 +7,15 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 
 from schemas.segments import SegmentChanged
+from services.segmenter import processor as processor_module
 from services.segmenter.domain.standing import Policy
 from services.segmenter.messages import TICKS_PER_MESSAGE, TicksDue
 from services.segmenter.processor import Processor
-from tests.unit.segmenter.builders import on_day, order, ts
+from tests.unit.segmenter.builders import cancel, on_day, order, page, profile, receipt, refund, ts
 
 
 class Recorder:
@@ -55,7 +57,7 @@ class Recorder:
 
 class NoViews:
     def stage(self, customer_id: str, view: dict[str, Any]) -> None: ...
-    def stage_fields(self, customer_id: str, fields: dict[str, str]) -> None: ...
+    def stage_fields(self, customer_id: str, fields: dict[str, Any]) -> None: ...
     def stage_absorbed(self, customer_id: str, survivor: str) -> None: ...
     async def flush(self) -> int:
         return 0
@@ -135,6 +137,102 @@ async def test_when_an_event_comes_while_ticks_wait_for_kafka_then_it_applies_af
     assert state is not None
     assert set(state.facts.orders) == {"o0", "again"}  # neither step overwrote the other
     assert state.standing.evaluated_day == processor.policy.calendar.day(ts(on_day(400)))
+
+
+class ViewStore:
+    """The profile views as Redis ends up holding them: a whole view replaces the
+    customer's hash, staged fields update it."""
+
+    def __init__(self, views: dict[str, dict[str, Any]] | None = None) -> None:
+        self.views = {c: dict(view) for c, view in (views or {}).items()}
+
+    def stage(self, customer_id: str, view: dict[str, Any]) -> None:
+        self.views[customer_id] = dict(view)
+
+    def stage_fields(self, customer_id: str, fields: dict[str, Any]) -> None:
+        self.views.setdefault(customer_id, {}).update(fields)
+
+    def stage_absorbed(self, customer_id: str, survivor: str) -> None:
+        self.views[customer_id] = {"customer_id": customer_id, "absorbed_into": survivor}
+
+    async def flush(self) -> int:
+        return 0
+
+
+async def test_when_nobody_decoded_the_due_customers_then_ticks_end_as_the_full_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    histories = {
+        "c1": [order("o1", 5_000, on_day(0)), order("o2", 30_000, on_day(20))],
+        "c2": [receipt("s1", "r1", 80_000, on_day(3)), refund("r1-x", 1_000, on_day(4))],
+        "c3": [order("o3", 2_000, on_day(1)), cancel("o3", on_day(2)), page(on_day(5))],
+        "c4": [order("o4", 9_000, on_day(0)), profile(on_day(1), channel="line")],
+    }
+    warm_views = ViewStore()
+    warm = Processor(
+        {}, Policy(), Recorder(), warm_views, partition_of=lambda _: 1, owned=lambda: {1}
+    )
+    warm.clock.pinned = ts(on_day(30))
+    for customer, history in histories.items():
+        for event in history:
+            await warm.on_customer_event(customer, event, 1)
+    await warm.flush_views()
+    cold_views = ViewStore(warm_views.views)  # what Redis holds when the cold worker starts
+    cold = Processor(
+        dict(warm.table),
+        Policy(),
+        Recorder(),
+        cold_views,
+        partition_of=lambda _: 1,
+        owned=lambda: {1},
+        state_cache=0,  # nothing kept decoded: every due customer takes the stored path
+    )
+    cold.clock.pinned = ts(on_day(30))
+    cold.rebuild()
+    await cold.flush_views()  # the rebuilt views (the same) are out: nobody waits for one
+    decoded: list[bytes] = []
+    monkeypatch.setattr(processor_module, "decode_state", lambda raw: decoded.append(raw))
+
+    for worker in (warm, cold):
+        worker.clock.pinned = ts(on_day(400))
+        await worker.sweep()
+        for partition, _, ticks in worker.emitter.sent:  # type: ignore[attr-defined]
+            await worker.on_control(ticks, partition)
+        await worker.flush_views()
+
+    warm_changes = [c for c in warm.emitter.changes if c.reason == "time"]  # type: ignore[attr-defined]
+    assert len(warm_changes) >= 4
+    assert cold.emitter.changes == warm_changes  # type: ignore[attr-defined]
+    assert cold.table == warm.table
+    assert cold_views.views == warm_views.views
+    assert cold.index.size() == warm.index.size()
+    assert decoded == []  # the warm worker had every state, the cold one read stored parts
+
+
+async def test_when_a_row_a_tick_rewrote_is_loaded_before_it_is_written_then_it_is_decoded() -> (
+    None
+):
+    processor, emitter, customers = await first_buyers(1)
+    cold = Processor(
+        dict(processor.table),
+        Policy(),
+        emitter,
+        NoViews(),
+        partition_of=lambda _: 1,
+        owned=lambda: {1},
+        state_cache=0,
+    )
+    cold.clock.pinned = ts(on_day(400))
+    emitter.hold(2)  # an rfm and a cpm change
+    ticking = asyncio.create_task(cold.on_control(TicksDue(customer_ids=customers), 1))
+    await asyncio.wait_for(emitter.all_held.wait(), 5)
+
+    staged = cold.load(customers[0])  # staged as its row alone, not yet in the table
+    emitter.release()
+    await ticking
+    assert staged is not None
+    assert staged.standing.evaluated_day == cold.policy.calendar.day(ts(on_day(400)))
+    assert staged == cold.load(customers[0])
 
 
 # -- the event path: units of work over a batch of customer events -------------------
