@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any, cast
 
 import faust
@@ -124,7 +125,11 @@ def _timers_and_pages(
 ) -> None:
     @app.timer(interval=seg.sweep_interval_seconds)
     async def sweep() -> None:
-        await skip_tick_on_outage(processor.sweep, outage=REDIS_OUTAGE, what="segmenter sweep")
+        await skip_tick_on_outage(
+            partial(processor.catch_up, seg.sweep_interval_seconds),
+            outage=REDIS_OUTAGE,
+            what="segmenter sweep",
+        )
 
     @app.timer(interval=seg.view_flush_seconds)
     async def flush_views() -> None:

@@ -17,6 +17,7 @@ changes go out again with the same content (a consumer sees a repeat, never a ga
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -131,6 +132,8 @@ class Processor:
         self.dirty: dict[str, CustomerState] = {}
         self.seen: dict[str, int] = {}  # only last_seen moved: a one-field view update
         self.decoded = DecodedRows(state_cache)
+        self.ticks_in_flight = 0  # sent by a sweep, not yet handled (see catch_up)
+        self._ticks_handled = asyncio.Event()
         # a row a tick rewrote from its stored parts is staged without a state (None)
         self.staging: Staging[CustomerState | None] = Staging(table, _encode, written=self._written)
 
@@ -211,6 +214,8 @@ class Processor:
     async def on_control(self, message: ControlMessage, partition: int) -> None:
         async with self.staging.unit():
             await self._control(message, partition)
+        if isinstance(message, TicksDue):
+            self._handled(len(message.customer_ids))
 
     async def _control(self, message: ControlMessage, partition: int) -> None:
         now = self.clock.now()
@@ -357,19 +362,54 @@ class Processor:
 
     async def sweep(self) -> int:
         """Tick each customer whose next boundary has passed (one control message per
-        batch of them, to the partition that owns them); returns how many."""
-        started, now, sent = time.perf_counter(), self.clock.now(), 0
+        batch of them, to the partition that owns them), at most ``sweep_batch`` per
+        partition; returns how many."""
+        return (await self._sweep())[0]
+
+    async def catch_up(self, patience: float) -> int:
+        """Sweep, and while a sweep left due customers for later (a partition gave a full
+        batch), sweep again as soon as this worker has handled the ticks it sent: one
+        batch in flight at a time, so customer events keep their turn between batches,
+        and a backlog (a worker that was down, a clock set forward) goes at the speed
+        the worker re-scores instead of one batch per timer interval. Stops when
+        nothing is left, or when the ticks were not handled within ``patience`` seconds
+        (the next timer goes on); returns how many it sent."""
+        total = 0
+        while True:
+            sent, more = await self._sweep()
+            total += sent
+            if not more:
+                return total
+            try:
+                await asyncio.wait_for(self._ticks_handled.wait(), patience)
+            except TimeoutError:
+                return total
+
+    async def _sweep(self) -> tuple[int, bool]:
+        started, now, sent, more = time.perf_counter(), self.clock.now(), 0, False
         for partition in sorted(self.owned()):
             batches = self.index.pop_due_batches(
                 partition, now, self.sweep_batch, TICKS_PER_MESSAGE
             )
+            popped = sum(map(len, batches))
+            more = more or popped == self.sweep_batch
             for batch in batches:
                 await self.emitter.control(partition, batch[0], TicksDue(customer_ids=batch))
-                sent += len(batch)
+            sent += popped
+        if sent:
+            self.ticks_in_flight += sent
+            self._ticks_handled.clear()
         metrics.SWEEP_SECONDS.observe(time.perf_counter() - started)
         metrics.SWEEP_DUE.inc(sent)
         metrics.TIME_INDEX_ENTRIES.set(self.index.size())
-        return sent
+        return sent, more
+
+    def _handled(self, ticks: int) -> None:
+        """Ticks re-scored and their rows written (another worker's too, after a
+        rebalance: the count never goes below zero)."""
+        self.ticks_in_flight = max(0, self.ticks_in_flight - ticks)
+        if self.ticks_in_flight == 0:
+            self._ticks_handled.set()
 
     def rebuild(self) -> int:
         """After recovery: rebuild the time index and the profile view from the table."""

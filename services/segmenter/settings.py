@@ -33,7 +33,12 @@ class SegmenterSettings(BaseSettings):
     mature_tenure_days: int = 210
     big_spender_yen: int = 70_000
     sweep_interval_seconds: float = Field(default=30.0, gt=0)
-    sweep_batch: int = Field(default=10_000, ge=1)
+    sweep_batch: int = Field(
+        default=10_000,
+        ge=1,
+        description="due customers a partition sends per sweep round; with more due, the "
+        "next round goes once this worker handled the last one's ticks",
+    )
     input_batch: int = Field(
         default=2_000,
         ge=1,

@@ -94,6 +94,47 @@ async def test_when_many_are_due_then_they_go_out_in_batches_to_their_partition(
     assert await processor.sweep() == 0  # popped: not sent again
 
 
+async def test_when_more_are_due_than_a_round_takes_then_the_next_goes_once_ticks_are_handled() -> (
+    None
+):
+    processor, emitter, customers = await first_buyers(25)
+    processor.sweep_batch = 10
+    processor.clock.pinned = ts(on_day(400))
+    in_flight: list[int] = []
+
+    async def worker_reads_its_control_topic() -> None:
+        handled = 0
+        while True:
+            await asyncio.sleep(0)
+            for partition, _, ticks in emitter.sent[handled:]:
+                in_flight.append(processor.ticks_in_flight)
+                await processor.on_control(ticks, partition)  # type: ignore[arg-type]
+                handled += 1
+
+    reading = asyncio.create_task(worker_reads_its_control_topic())
+    try:
+        sent = await asyncio.wait_for(processor.catch_up(patience=5), 10)
+    finally:
+        reading.cancel()
+
+    assert sent == 25  # three rounds in one timer tick: 10, 10, 5
+    assert max(in_flight) <= 10  # never more than one round in flight
+    ticked = {c for _, _, m in emitter.sent for c in m.customer_ids}  # type: ignore[attr-defined]
+    assert ticked == set(customers)
+
+
+async def test_when_nobody_handles_the_ticks_then_catching_up_stops_after_its_patience() -> None:
+    processor, _, _ = await first_buyers(25)
+    processor.sweep_batch = 10
+    processor.clock.pinned = ts(on_day(400))
+
+    sent = await processor.catch_up(patience=0.05)
+
+    assert sent == 10  # one round; the rest waits for the next timer tick
+    assert processor.ticks_in_flight == 10
+    assert await processor.catch_up(patience=0.05) == 10
+
+
 async def test_when_a_batch_of_ticks_arrives_then_each_customer_is_rescored_once() -> None:
     processor, emitter, customers = await first_buyers(3)
     processor.clock.pinned = ts(on_day(400))
