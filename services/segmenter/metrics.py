@@ -35,6 +35,11 @@ SWEEP_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0),
 )
 SWEEP_DUE = Counter("kizuna_segmenter_sweep_due_total", "Customers found due by the time sweep")
+TICKS_IN_FLIGHT = Gauge(
+    "kizuna_segmenter_ticks_in_flight",
+    "Due customers the sweep sent as ticks that this worker has not re-scored yet (above 0 "
+    "for long: a backlog being caught up, or ticks not coming back)",
+)
 CUSTOMERS = Gauge(
     "kizuna_segmenter_customers", "Customer rows this worker's active partitions hold"
 )

@@ -399,6 +399,7 @@ class Processor:
         if sent:
             self.ticks_in_flight += sent
             self._ticks_handled.clear()
+            metrics.TICKS_IN_FLIGHT.set(self.ticks_in_flight)
         metrics.SWEEP_SECONDS.observe(time.perf_counter() - started)
         metrics.SWEEP_DUE.inc(sent)
         metrics.TIME_INDEX_ENTRIES.set(self.index.size())
@@ -408,6 +409,7 @@ class Processor:
         """Ticks re-scored and their rows written (another worker's too, after a
         rebalance: the count never goes below zero)."""
         self.ticks_in_flight = max(0, self.ticks_in_flight - ticks)
+        metrics.TICKS_IN_FLIGHT.set(self.ticks_in_flight)
         if self.ticks_in_flight == 0:
             self._ticks_handled.set()
 

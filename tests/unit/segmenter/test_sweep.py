@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from schemas.segments import SegmentChanged
+from services.segmenter import metrics
 from services.segmenter import processor as processor_module
 from services.segmenter.domain.standing import Policy
 from services.segmenter.messages import TICKS_PER_MESSAGE, TicksDue
@@ -132,6 +133,7 @@ async def test_when_nobody_handles_the_ticks_then_catching_up_stops_after_its_pa
 
     assert sent == 10  # one round; the rest waits for the next timer tick
     assert processor.ticks_in_flight == 10
+    assert metrics.TICKS_IN_FLIGHT._value.get() == 10  # what the dashboard shows
     assert await processor.catch_up(patience=0.05) == 10
 
 
