@@ -132,7 +132,7 @@ class Processor:
         self.dirty: dict[str, CustomerState] = {}
         self.seen: dict[str, int] = {}  # only last_seen moved: a one-field view update
         self.decoded = DecodedRows(state_cache)
-        self.ticks_in_flight = 0  # sent by a sweep, not yet handled (see catch_up)
+        self._in_flight: dict[int, int] = {}  # per partition: ticks sent, not yet handled
         self._ticks_handled = asyncio.Event()
         # a row a tick rewrote from its stored parts is staged without a state (None)
         self.staging: Staging[CustomerState | None] = Staging(table, _encode, written=self._written)
@@ -215,7 +215,7 @@ class Processor:
         async with self.staging.unit():
             await self._control(message, partition)
         if isinstance(message, TicksDue):
-            self._handled(len(message.customer_ids))
+            self._handled(partition, len(message.customer_ids))
 
     async def _control(self, message: ControlMessage, partition: int) -> None:
         now = self.clock.now()
@@ -394,27 +394,50 @@ class Processor:
             popped = sum(map(len, batches))
             more = more or popped == self.sweep_batch
             for batch in batches:
+                self._sent(partition, len(batch))  # counted first: a send may yield
                 await self.emitter.control(partition, batch[0], TicksDue(customer_ids=batch))
             sent += popped
-        if sent:
-            self.ticks_in_flight += sent
-            self._ticks_handled.clear()
-            metrics.TICKS_IN_FLIGHT.set(self.ticks_in_flight)
         metrics.SWEEP_SECONDS.observe(time.perf_counter() - started)
         metrics.SWEEP_DUE.inc(sent)
         metrics.TIME_INDEX_ENTRIES.set(self.index.size())
         return sent, more
 
-    def _handled(self, ticks: int) -> None:
-        """Ticks re-scored and their rows written (another worker's too, after a
-        rebalance: the count never goes below zero)."""
-        self.ticks_in_flight = max(0, self.ticks_in_flight - ticks)
+    @property
+    def ticks_in_flight(self) -> int:
+        """Ticks this worker's sweeps sent and have not come back handled."""
+        return sum(self._in_flight.values())
+
+    def _sent(self, partition: int, ticks: int) -> None:
+        self._in_flight[partition] = self._in_flight.get(partition, 0) + ticks
+        self._ticks_handled.clear()
         metrics.TICKS_IN_FLIGHT.set(self.ticks_in_flight)
-        if self.ticks_in_flight == 0:
+
+    def _handled(self, partition: int, ticks: int) -> None:
+        """Ticks re-scored and their rows written. Only partitions this worker sent to
+        count (ticks another worker sent before a rebalance do not)."""
+        left = self._in_flight.get(partition)
+        if left is None:
+            return
+        if left > ticks:
+            self._in_flight[partition] = left - ticks
+        else:
+            del self._in_flight[partition]
+        self._settled()
+
+    def _forget_ticks(self) -> None:
+        """After a rebalance: ticks in flight may be another worker's to handle now (the
+        rebuilt index holds every customer whose row was not re-scored)."""
+        self._in_flight.clear()
+        self._settled()
+
+    def _settled(self) -> None:
+        metrics.TICKS_IN_FLIGHT.set(self.ticks_in_flight)
+        if not self._in_flight:
             self._ticks_handled.set()
 
     def rebuild(self) -> int:
         """After recovery: rebuild the time index and the profile view from the table."""
+        self._forget_ticks()
         owned, rows = self.owned(), 0
         due: dict[int, dict[str, float]] = {}  # day numbers (ints) as the index's due
         for raw in self.table.values():

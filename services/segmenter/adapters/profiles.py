@@ -66,6 +66,10 @@ class RedisProfileView:
         """Update only these fields (last_seen_at; what a tick changed), leaving the rest
         of the view; fields staged earlier for the customer stay staged."""
         rendered = {name: _field(value) for name, value in fields.items()}
+        whole = self._staged.get(customer_id)
+        if whole is not None:  # a whole view waits (written after the fields): update it
+            whole.update(rendered)
+            return
         staged = self._partial.get(customer_id)
         if staged is None:
             self._partial[customer_id] = rendered
@@ -122,12 +126,29 @@ class RedisProfileView:
                     args += chunk
                 await self._write_script(keys=[], args=args)
         except Exception:
-            # Redis is down: keep what was staged (newer stagings win) for the next flush
-            self._staged = {**staged, **self._staged}
-            self._absorbed = {**absorbed, **self._absorbed}
-            for customer_id, fields in partial.items():  # per field, newer wins
-                self._partial[customer_id] = fields | self._partial.get(customer_id, {})
+            self._restage(staged, absorbed, partial)  # Redis is down: for the next flush
             raise
+
+    def _restage(
+        self,
+        staged: dict[str, dict[str, str] | None],
+        absorbed: dict[str, str],
+        partial: dict[str, dict[str, str]],
+    ) -> None:
+        """Put a failed write back under what was staged since, in the order it happened:
+        its fields, then its whole views, then anything newer (a newer whole view wins;
+        newer fields update the view put back, or the fields put back)."""
+        for customer_id, view in staged.items():
+            if customer_id in self._staged:
+                continue
+            if view is None:
+                self._staged[customer_id] = None
+                self._absorbed.setdefault(customer_id, absorbed[customer_id])
+                continue
+            self._staged[customer_id] = view | self._partial.pop(customer_id, {})
+        for customer_id, fields in partial.items():
+            if customer_id not in self._staged:  # else a whole view, written after, wins
+                self._partial[customer_id] = fields | self._partial.get(customer_id, {})
 
 
 def _writes(

@@ -177,5 +177,6 @@ def next_due(bought: list[Purchase], figures: Figures, today: int, policy: Polic
     if figures.window_frequency:  # oldest first: the first still in the window leaves first
         first_inside = bought[len(bought) - figures.window_frequency].at
         leaves = calendar.day(first_inside) + policy.window_days
-        soonest = leaves if soonest is None else min(soonest, leaves)
+        if leaves > today:  # not so only where a day's clock once ran back across midnight
+            soonest = leaves if soonest is None else min(soonest, leaves)
     return None if soonest is None else calendar.start(soonest)

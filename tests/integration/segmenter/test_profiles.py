@@ -162,3 +162,38 @@ async def test_when_fields_are_staged_twice_then_both_land_and_a_failed_write_ke
         "rfm_segment": "Hibernating",
         "last_seen_at": "2026-09-22T08:00:00+09:00",
     }
+
+
+async def test_when_fields_come_after_a_whole_view_still_waiting_then_they_are_not_undone(
+    view: RedisProfileView, redis_client: redis.Redis, settings: Settings
+) -> None:
+    """A tick's fields staged while the customer's whole view waits for its write (the
+    whole views of a flush are written after the fields) must not be overwritten by it,
+    nor after that write failed and was put back."""
+    script = view._write_script
+    calls = 0
+
+    async def down_once(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise redis.exceptions.ConnectionError("Redis is down")
+        return await script(**kwargs)
+
+    view._write_script = down_once  # type: ignore[assignment]
+    view.stage("c1", {"customer_id": "c1", "rfm_segment": "Loyal", "r_score": "4"})
+    view.stage("c2", {"customer_id": "c2", "rfm_segment": "Loyal", "r_score": "4"})
+    view.stage_fields("c1", {"rfm_segment": "At Risk", "r_score": 2})  # before the flush
+    assert await view.flush() == 2  # this write fails
+    view.stage_fields("c2", {"rfm_segment": "At Risk", "r_score": 2})  # while it is out
+
+    with pytest.raises(redis.exceptions.ConnectionError):
+        await view.flush()
+    assert await view.flush() == 2
+    await view.settle()
+    for customer in ("c1", "c2"):
+        assert stored(redis_client, settings, customer) == {
+            "customer_id": customer,
+            "rfm_segment": "At Risk",
+            "r_score": "2",
+        }

@@ -95,6 +95,26 @@ async def test_when_many_are_due_then_they_go_out_in_batches_to_their_partition(
     assert await processor.sweep() == 0  # popped: not sent again
 
 
+async def handle_ticks(processor: Processor, emitter: Recorder, in_flight: list[int]) -> None:
+    """The worker reading its control topic: each tick message sent, handled in turn
+    (``in_flight``: how many ticks were out when each one was read)."""
+    handled = 0
+    while True:
+        await asyncio.sleep(0)
+        for partition, _, ticks in emitter.sent[handled:]:
+            in_flight.append(processor.ticks_in_flight)
+            await processor.on_control(ticks, partition)  # type: ignore[arg-type]
+            handled += 1
+
+
+async def catching_up(processor: Processor, emitter: Recorder, in_flight: list[int]) -> int:
+    reading = asyncio.create_task(handle_ticks(processor, emitter, in_flight))
+    try:
+        return await asyncio.wait_for(processor.catch_up(patience=5), 10)
+    finally:
+        reading.cancel()
+
+
 async def test_when_more_are_due_than_a_round_takes_then_the_next_goes_once_ticks_are_handled() -> (
     None
 ):
@@ -103,20 +123,7 @@ async def test_when_more_are_due_than_a_round_takes_then_the_next_goes_once_tick
     processor.clock.pinned = ts(on_day(400))
     in_flight: list[int] = []
 
-    async def worker_reads_its_control_topic() -> None:
-        handled = 0
-        while True:
-            await asyncio.sleep(0)
-            for partition, _, ticks in emitter.sent[handled:]:
-                in_flight.append(processor.ticks_in_flight)
-                await processor.on_control(ticks, partition)  # type: ignore[arg-type]
-                handled += 1
-
-    reading = asyncio.create_task(worker_reads_its_control_topic())
-    try:
-        sent = await asyncio.wait_for(processor.catch_up(patience=5), 10)
-    finally:
-        reading.cancel()
+    sent = await catching_up(processor, emitter, in_flight)
 
     assert sent == 25  # three rounds in one timer tick: 10, 10, 5
     assert max(in_flight) <= 10  # never more than one round in flight
@@ -135,6 +142,21 @@ async def test_when_nobody_handles_the_ticks_then_catching_up_stops_after_its_pa
     assert processor.ticks_in_flight == 10
     assert metrics.TICKS_IN_FLIGHT._value.get() == 10  # what the dashboard shows
     assert await processor.catch_up(patience=0.05) == 10
+
+
+async def test_when_partitions_are_reassigned_then_ticks_in_flight_are_forgotten() -> None:
+    processor, emitter, customers = await first_buyers(25)
+    processor.sweep_batch = 10
+    processor.clock.pinned = ts(on_day(400))
+    assert await processor.catch_up(patience=0.05) == 10  # its ticks never come back
+    await processor.on_control(TicksDue(customer_ids=customers[:5]), 7)  # not its partition
+
+    assert processor.ticks_in_flight == 10
+    processor.rebuild()  # after a rebalance: another worker may handle them now
+    assert processor.ticks_in_flight == 0
+    emitter.sent.clear()
+    # all but the five handled are due (the lost ten again) and go out in this one call
+    assert await catching_up(processor, emitter, []) == 20
 
 
 async def test_when_a_batch_of_ticks_arrives_then_each_customer_is_rescored_once() -> None:
