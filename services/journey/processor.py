@@ -235,17 +235,24 @@ class Processor:
             await self.apply(customer_id, result, partition, raw)
 
     async def _hand_off(self, message: FoldRequested, partition: int) -> None:
+        """On the absorbed customer's partition: hand her state to the survivor and leave
+        a tombstone. With no state yet (the merge overtook her events: identity resolved
+        them to her before it merged, and the control topic is read apart from
+        customer.events) the tombstone alone, so that those events, when they come, are
+        forwarded to the survivor instead of starting a customer nobody will message."""
         state, _ = self.load(message.customer_id)
-        if state is None or state.absorbed_into is not None:
-            return
-        handed = StateHandedOff(
-            customer_id=message.survivor,
-            absorbed=message.customer_id,
-            row=encode(state, message.survivor_partition).decode(),
-        )
-        await self.emitter.control(message.survivor_partition, message.survivor, handed, wait=True)
+        if state is not None and state.absorbed_into is not None:
+            return  # handed off already (a replay)
+        if state is not None:
+            handed = StateHandedOff(
+                customer_id=message.survivor,
+                absorbed=message.customer_id,
+                row=encode(state, message.survivor_partition).decode(),
+            )
+            survivor_partition = message.survivor_partition
+            await self.emitter.control(survivor_partition, message.survivor, handed, wait=True)
+            metrics.MERGE_HANDED_OFF.inc()
         self.store(message.customer_id, CustomerState(absorbed_into=message.survivor), partition)
-        metrics.MERGE_HANDED_OFF.inc()
 
     # -- effects -----------------------------------------------------------------
 

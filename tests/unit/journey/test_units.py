@@ -15,6 +15,7 @@ import pytest
 from schemas.customer import ID_HEADER, TIME_HEADER, TYPE_HEADER
 from schemas.notifications import SendNotification
 from services.journey.domain.policy import Policy
+from services.journey.messages import EventForwarded, FoldRequested, StateHandedOff
 from services.journey.processor import Processor
 from tests.unit.journey.builders import (
     HOUR,
@@ -113,6 +114,26 @@ async def test_when_one_customer_has_two_events_in_a_batch_then_it_ends_as_one_b
     assert isinstance(together.table, CountingTable)
     assert isinstance(alone.table, CountingTable)
     assert (alone.table.writes, together.table.writes) == (3, 2)  # c1 written once
+
+
+async def test_when_a_merge_overtakes_the_absorbed_ones_events_then_they_reach_the_survivor() -> (
+    None
+):
+    """identity resolved her events to the absorbed customer before it merged; the fold
+    request (control topic) is read before them (customer.events)."""
+    emitter = Recorder()
+    journeys = processor(emitter)
+    fold = FoldRequested(customer_id="cookie-1", survivor="member-1", survivor_partition=3)
+
+    await journeys.on_control(fold, 2)  # nothing known of cookie-1 yet
+    await journeys.on_customer_event("cookie-1", followed(AT - HOUR), 2)
+
+    forwarded = [m for _, _, m in emitter.sent if isinstance(m, EventForwarded)]
+    assert [(m.customer_id, m.event.type) for m in forwarded] == [("member-1", "line_followed")]
+    assert [m for _, _, m in emitter.sent if isinstance(m, StateHandedOff)] == []
+    state, _ = journeys.load("cookie-1")
+    assert state is not None
+    assert state.absorbed_into == "member-1"
 
 
 @pytest.mark.parametrize("kind", [{"type": "product_added"}, ["product_added"], 7, None, True])
