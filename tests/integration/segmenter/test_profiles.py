@@ -37,6 +37,21 @@ def stored(client: redis.Redis, settings: Settings, customer_id: str) -> dict[st
     return {name.decode(): value.decode() for name, value in raw.items()}
 
 
+def down_for_one_write(view: RedisProfileView) -> None:
+    """Redis refuses the view's next write, then takes them again."""
+    script = view._write_script
+    calls = 0
+
+    async def down_once(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise redis.exceptions.ConnectionError("Redis is down")
+        return await script(**kwargs)
+
+    view._write_script = down_once  # type: ignore[assignment]
+
+
 async def test_when_views_fields_and_an_absorbed_customer_are_flushed_then_each_hash_is_exact(
     view: RedisProfileView,
     async_redis: aioredis.Redis,
@@ -104,17 +119,7 @@ async def test_when_more_customers_than_one_call_takes_are_flushed_then_every_on
 async def test_when_a_write_fails_then_its_views_are_staged_again_and_the_next_flush_says_so(
     view: RedisProfileView, redis_client: redis.Redis, settings: Settings
 ) -> None:
-    script = view._write_script
-    calls = 0
-
-    async def down_once(**kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise redis.exceptions.ConnectionError("Redis is down")
-        return await script(**kwargs)
-
-    view._write_script = down_once  # type: ignore[assignment]
+    down_for_one_write(view)
     view.stage("c1", {"customer_id": "c1", "rfm_segment": "Loyal"})
     assert await view.flush() == 1  # returns before Redis answers
     view.stage("c1", {"customer_id": "c1", "rfm_segment": "Champions"})  # newer wins
@@ -136,17 +141,7 @@ async def test_when_fields_are_staged_twice_then_both_land_and_a_failed_write_ke
 ) -> None:
     """A tick stages what time changed, a page view the last-seen time: neither may drop
     the other, before a flush or after a failed one."""
-    script = view._write_script
-    calls = 0
-
-    async def down_once(**kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise redis.exceptions.ConnectionError("Redis is down")
-        return await script(**kwargs)
-
-    view._write_script = down_once  # type: ignore[assignment]
+    down_for_one_write(view)
     view.stage_fields("c1", {"r_score": 2, "window_frequency": None, "rfm_segment": "At Risk"})
     view.stage_fields("c1", {"last_seen_at": "2026-09-22T08:00:00+09:00"})
     assert await view.flush() == 1
@@ -170,17 +165,7 @@ async def test_when_fields_come_after_a_whole_view_still_waiting_then_they_are_n
     """A tick's fields staged while the customer's whole view waits for its write (the
     whole views of a flush are written after the fields) must not be overwritten by it,
     nor after that write failed and was put back."""
-    script = view._write_script
-    calls = 0
-
-    async def down_once(**kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise redis.exceptions.ConnectionError("Redis is down")
-        return await script(**kwargs)
-
-    view._write_script = down_once  # type: ignore[assignment]
+    down_for_one_write(view)
     view.stage("c1", {"customer_id": "c1", "rfm_segment": "Loyal", "r_score": "4"})
     view.stage("c2", {"customer_id": "c2", "rfm_segment": "Loyal", "r_score": "4"})
     view.stage_fields("c1", {"rfm_segment": "At Risk", "r_score": 2})  # before the flush
