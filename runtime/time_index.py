@@ -85,18 +85,16 @@ class _Partition:
 
     def _take_whole(self, ids: list[str], number: int, limit: int, due: list[str]) -> None:
         live, width = self.live, self.bucket
-        valid = []
-        for customer_id in ids:
-            at = live.get(customer_id)
-            if at is not None and int(at // width) == number:
-                valid.append((at, customer_id))
+        valid = [c for c in ids if (at := live.get(c)) is not None and int(at // width) == number]
+        # (due, id) order by two stable sorts of the ids: ~3x faster than sorting (due,
+        # id) tuples when the due times tie (all of a segmenter bucket: a day's start)
         valid.sort()
+        valid.sort(key=live.__getitem__)
         room = limit - len(due)
-        for at, customer_id in valid[:room]:
-            if live.get(customer_id) == at:  # an id twice in one bucket: once
-                del live[customer_id]
+        for customer_id in valid[:room]:
+            if live.pop(customer_id, None) is not None:  # an id twice in one bucket: once
                 due.append(customer_id)
-        rest = valid[room:]
+        rest = [(live[c], c) for c in valid[room:] if c in live]
         self.near = rest  # sorted: a heap already
         self.entries -= len(ids) - len(rest)
 

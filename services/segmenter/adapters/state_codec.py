@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from services.segmenter.domain.facts import Facts, Order, Trait
-from services.segmenter.domain.figures import Purchase, purchases_of
+from services.segmenter.domain.figures import Purchase, new_tuple, purchases_of
 from services.segmenter.domain.scoring import Scores
 from services.segmenter.domain.standing import CustomerState, Standing
 
@@ -81,13 +81,10 @@ class StoredRow(NamedTuple):
 def read_stored(raw: bytes) -> StoredRow:
     data = orjson.loads(raw)
     facts = data["f"]
-    return StoredRow(
-        data["c"],
-        _standing_in(data["s"]),
-        purchases_of(facts["o"].values()),  # a stored order is an Order's fields in order
-        facts["ls"],
-        data["a"] is not None,
-        data,
+    bought = purchases_of(facts["o"].values())  # a stored order: an Order's fields in order
+    standing = _standing_in(data["s"])
+    return new_tuple(
+        StoredRow, (data["c"], standing, bought, facts["ls"], data["a"] is not None, data)
     )
 
 
@@ -106,4 +103,5 @@ def _standing_out(s: Standing) -> list[Any]:
 
 def _standing_in(data: list[Any]) -> Standing:
     rfm, cpm, scores, version, tv, due, day = data
-    return Standing(rfm, cpm, Scores(*scores) if scores else None, version, tv, due, day)
+    scored = new_tuple(Scores, scores) if scores else None  # named tuples without their __new__
+    return new_tuple(Standing, (rfm, cpm, scored, version, tv, due, day))

@@ -8,6 +8,11 @@ from typing import Any, NamedTuple
 from services.segmenter.domain.calendar import BusinessCalendar
 from services.segmenter.domain.facts import Facts, net_of
 
+new_tuple = tuple.__new__
+"""``new_tuple(Purchase, (at, net, channel))`` is ``Purchase(at, net, channel)`` without the
+named tuple's Python-level ``__new__`` (~0.12 µs instead of ~0.25: a sweep of every
+customer builds a few of these per due one)."""
+
 
 class Purchase(NamedTuple):
     """A counted purchase (a tuple: a sweep builds millions of them)."""
@@ -46,7 +51,8 @@ def purchases_of(orders: Iterable[Sequence[Any]], until: int | None = None) -> l
     for at, total, channel, _, cancelled, refunds in orders:
         if at is None or cancelled or (until is not None and at > until):
             continue
-        add(Purchase(at, net_of(total, refunds) if refunds or total < 0 else total, channel))
+        net = net_of(total, refunds) if refunds or total < 0 else total
+        add(new_tuple(Purchase, (at, net, channel)))
     if len(bought) > 1:
         bought.sort()  # by time first (ties: by amount, channel; only for a stable order)
     return bought
@@ -73,15 +79,18 @@ def figures_of(
             window_f += 1
             window_m += net
     count = len(bought)
-    return Figures(
-        first,
-        last,
-        max(0, today - last_day),  # recency_days
-        last_day - first_day,  # tenure_days
-        count,
-        lifetime,
-        window_f,
-        window_m,
-        online,
-        count - online,
+    return new_tuple(
+        Figures,
+        (
+            first,
+            last,
+            max(0, today - last_day),  # recency_days
+            last_day - first_day,  # tenure_days
+            count,
+            lifetime,
+            window_f,
+            window_m,
+            online,
+            count - online,
+        ),
     )

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from schemas.events import RawEvent
 from schemas.segments import SegmentChanged
 from services.segmenter.domain.facts import EMPTY, Facts, Seen, apply_event, fold
-from services.segmenter.domain.figures import Figures, Purchase
+from services.segmenter.domain.figures import Figures, Purchase, new_tuple
 from services.segmenter.domain.standing import (
     CustomerState,
     Policy,
@@ -118,7 +118,7 @@ def on_stored_tick(
     they were stored."""
     at = effective_at(now, last_seen)
     scored, changes, figures = restand(customer_id, bought, standing, at, "time", policy)
-    return Reticked(scored, tuple(changes), figures, at)
+    return new_tuple(Reticked, (scored, tuple(changes), figures, at))  # named, without __new__
 
 
 def on_fold_requested(

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
+from services.segmenter.domain.figures import new_tuple
+
 RFM_SEGMENTS = (
     "Champions",
     "Loyal",
@@ -109,8 +111,8 @@ def rfm_scores(
     r = score_at_most(recency_days, t.recency_edges)
     f = score_at_least(frequency, t.frequency_cuts)
     m = score_at_least(monetary, t.monetary_cuts)
-    if previous is None:
-        return Scores(r, f, m)
+    if previous is None or h <= 0:  # no margin: sticky would give the raw scores
+        return new_tuple(Scores, (r, f, m))
     return Scores(
         sticky(r, previous.recency, recency_days, t.recency_edges, h),
         sticky(f, previous.frequency, frequency, t.frequency_cuts, h),

@@ -16,7 +16,7 @@ from typing import Literal, NamedTuple
 from schemas.segments import RfmScores, SegmentChanged
 from services.segmenter.domain.calendar import BusinessCalendar, from_epoch
 from services.segmenter.domain.facts import EMPTY, Facts
-from services.segmenter.domain.figures import Figures, Purchase, figures_of, purchases
+from services.segmenter.domain.figures import Figures, Purchase, figures_of, new_tuple, purchases
 from services.segmenter.domain.scoring import (
     CpmRules,
     Scores,
@@ -38,6 +38,13 @@ class Policy:
     window_days: int = 365
     thresholds: Thresholds = field(default_factory=Thresholds)
     cpm: CpmRules = field(default_factory=CpmRules)
+    age_marks: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    """Days after the last purchase at which R or the CPM churn mark may move, ascending
+    (worked out once: :func:`next_due` asks for them per evaluated customer)."""
+
+    def __post_init__(self) -> None:
+        marks = tuple(sorted({*recency_boundaries(self.thresholds), self.cpm.churn_days}))
+        object.__setattr__(self, "age_marks", marks)
 
 
 class Standing(NamedTuple):
@@ -118,28 +125,30 @@ def restand(
         if after is not None and after != before:
             version += 1
             changes.append(
-                SegmentChanged(
-                    customer_id=customer_id,
-                    dimension=dimension,
-                    from_segment=before,
-                    to_segment=after,
-                    reason=reason,
-                    version=version,
-                    thresholds_version=thresholds.version,
-                    as_of=_as_of(now),
-                    scores=_wire(scores),
+                _segment_changed(
+                    {
+                        "customer_id": customer_id,
+                        "dimension": dimension,
+                        "from_segment": before,
+                        "to_segment": after,
+                        "reason": reason,
+                        "version": version,
+                        "thresholds_version": thresholds.version,
+                        "as_of": _as_of(now),
+                        "scores": _wire(scores),
+                    }
                 )
             )
-    standing = Standing(
-        rfm,
-        cpm or old.cpm,
-        scores,
-        version,
-        thresholds.version,
-        next_due(bought, figures, today, policy),
-        today,
+    due = next_due(bought, figures, today, policy)
+    standing = new_tuple(
+        Standing, (rfm, cpm or old.cpm, scores, version, thresholds.version, due, today)
     )
     return standing, changes, figures
+
+
+_segment_changed = SegmentChanged.__pydantic_validator__.validate_python
+"""``SegmentChanged(**fields)``, validated the same, without the constructor's keyword
+wrapper (~0.9 µs of ~2.4 a change: a sweep of every customer makes ~1.35 per due one)."""
 
 
 def _with_standing(state: CustomerState, standing: Standing) -> CustomerState:
@@ -158,19 +167,13 @@ def _wire(scores: Scores) -> RfmScores:
     return RfmScores(recency=scores.recency, frequency=scores.frequency, monetary=scores.monetary)
 
 
-@lru_cache(maxsize=64)
-def _age_marks(thresholds: Thresholds, churn_days: int) -> tuple[int, ...]:
-    """Days after the last purchase at which R or the CPM churn mark may move, ascending."""
-    return tuple(sorted({*recency_boundaries(thresholds), churn_days}))
-
-
 def next_due(bought: list[Purchase], figures: Figures, today: int, policy: Policy) -> int | None:
     """Start of the first business day after ``today`` on which R, F/M (an order leaving
     the window) or the CPM churn mark can change by time alone; None if never."""
     calendar = policy.calendar
     last_day = calendar.day(figures.last_at)
     soonest = None
-    for days in _age_marks(policy.thresholds, policy.cpm.churn_days):
+    for days in policy.age_marks:
         if last_day + days > today:
             soonest = last_day + days
             break
