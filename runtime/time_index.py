@@ -86,8 +86,9 @@ class _Partition:
     def _take_whole(self, ids: list[str], number: int, limit: int, due: list[str]) -> None:
         live, width = self.live, self.bucket
         valid = [c for c in ids if (at := live.get(c)) is not None and int(at // width) == number]
-        # (due, id) order by two stable sorts of the ids: ~3x faster than sorting (due,
-        # id) tuples when the due times tie (all of a segmenter bucket: a day's start)
+        # (due, id) order by two sorts of the ids, by id and then by due time (stable:
+        # ids due together stay in id order): ~3x faster than sorting (due, id) tuples
+        # when the due times tie (all of a segmenter bucket: a day's start)
         valid.sort()
         valid.sort(key=live.__getitem__)
         room = limit - len(due)

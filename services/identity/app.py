@@ -44,6 +44,7 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
             )
         return graphs["g"]
 
+    producer = AsyncProducer(settings.kafka)
     consumer = BatchConsumer(  # its Kafka client is made when it runs
         settings.kafka,
         f"{ns}-{identity.consumer_group or SERVICE}-resolve",
@@ -53,15 +54,16 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
         within_seconds=identity.batch_within_seconds,
         session_timeout_seconds=settings.session_timeout_seconds,
         carry_over_from=f"{ns}-{identity.consumer_group or SERVICE}",  # the faust agent's
+        settle=producer,  # a batch's offsets once its outputs are acknowledged
     )
 
     @app.task
     async def resolve() -> None:
         """The raw topics in batches straight from confluent-kafka (the graph is in
-        Redis: no faust table), offsets committed after each batch is resolved."""
+        Redis: no faust table), offsets committed once a batch's outputs are acknowledged."""
         resolver = Resolver(
             graph(),
-            AsyncProducer(settings.kafka),
+            producer,
             dead_letters,
             namespace=ns,
             max_bytes=settings.max_message_bytes,

@@ -209,6 +209,12 @@ class RedisGraph:
         def node(key: str) -> str:  # most were read by this batch: their bucket is known
             return view.buckets.get(key) or self.keys.node(key)
 
+        blobs: list[bytes] = []  # sent as they are, after the batch's JSON: see commit.lua
+
+        def blob(value: bytes) -> int:
+            blobs.append(value)
+            return len(blobs) + 1  # its ARGV index
+
         batch = {
             "check_index": [
                 [node(k), k, (v or b"").decode()] for k, v in sorted(view.read_entries.items())
@@ -220,19 +226,17 @@ class RedisGraph:
                 [node(k), k, (view.entries[k] or b"").decode()] for k in sorted(view.dirty_entries)
             ],
             "customers": [
-                [customer(c), c, dump_record(view.customers[c]).decode()]
+                [customer(c), c, blob(dump_record(view.customers[c]))]
                 for c in sorted(view.dirty_customers)
             ],
             "removed": [[customer(c), c] for c in sorted(view.removed)],
-            "outboxes": [
-                [self.keys.outbox(e), p.decode()] for e, p in sorted(view.outboxes.items())
-            ],
+            "outboxes": [[self.keys.outbox(e), blob(p)] for e, p in sorted(view.outboxes.items())],
             "ttl": self.outbox_ttl,
             "identifiers": view.new_identifiers,
             "new_customers": view.new_customers,
         }
         keys = [self.keys.version, self.keys.stats]
-        args = [orjson.dumps(batch)]
+        args = [orjson.dumps(batch), *blobs]
         status, detail = await self._commit(keys=keys, args=args)
         if int(status) < 0:
             raise GraphContentionError(f"changed while resolving: {detail!r}")

@@ -103,5 +103,5 @@ def _standing_out(s: Standing) -> list[Any]:
 
 def _standing_in(data: list[Any]) -> Standing:
     rfm, cpm, scores, version, tv, due, day = data
-    scored = new_tuple(Scores, scores) if scores else None  # named tuples without their __new__
-    return new_tuple(Standing, (rfm, cpm, scored, version, tv, due, day))
+    scored = Scores(*scores) if scores else None  # refuses a row without exactly 3 scores
+    return new_tuple(Standing, (rfm, cpm, scored, version, tv, due, day))  # named, no __new__

@@ -1,4 +1,4 @@
-"""Commands packed by hiredis are byte for byte what redis-py's own packer sends."""
+"""Commands we pack are byte for byte what redis-py's own packer sends."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from runtime.redis import HiredisPackConnection
+from runtime.redis import JoinPackConnection
 
 COMMANDS = [
     ("GET", "kizuna:n:1"),
@@ -16,6 +16,8 @@ COMMANDS = [
     (b"OBJECT ENCODING", b"key"),
     ("SET", "k", memoryview(b"\x00\xff bytes")),
     ("SET", "k", bytearray(b"x" * 7000)),  # above redis-py's 6,000-byte chunking cutoff
+    ("EVALSHA", "0" * 40, 0, b"{" + b"x" * 600_000 + b"}", *[b"y" * n for n in range(300)]),
+    ("SET", "k", ""),
 ]
 
 
@@ -25,11 +27,14 @@ def _wire(chunks: list[bytes]) -> bytes:
 
 @pytest.mark.parametrize("args", COMMANDS)
 def test_when_a_command_is_packed_then_the_bytes_equal_redis_pys(args: tuple) -> None:
-    ours, theirs = HiredisPackConnection(), aioredis.Connection()
+    ours, theirs = JoinPackConnection(), aioredis.Connection()
 
     assert _wire(ours.pack_command(*args)) == _wire(theirs.pack_command(*args))
 
 
-def test_when_a_boolean_is_given_then_it_is_refused_as_redis_py_refuses_it() -> None:
+@pytest.mark.parametrize("value", [True, None, object(), ["a"]])
+def test_when_a_value_redis_py_refuses_is_given_then_it_is_refused_too(value: object) -> None:
     with pytest.raises(redis.exceptions.DataError):
-        HiredisPackConnection().pack_command("SET", "k", True)
+        aioredis.Connection().pack_command("SET", "k", value)  # the behaviour we keep
+    with pytest.raises(redis.exceptions.DataError):
+        JoinPackConnection().pack_command("SET", "k", value)

@@ -1,0 +1,160 @@
+"""Given the identity resolver on a real Redis: a batch's links and changes wait in an
+outbox until Kafka acknowledged them, which happens while the next batch is resolved.
+A worker that stops before the acknowledgement leaves them there, and whoever reads the
+batch again sends them; a refusal by Kafka stops the worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import orjson
+import pytest
+import redis
+
+from runtime.consumer import Record
+from runtime.producer import DeliveryError
+from runtime.redis import create_redis
+from runtime.settings import Settings
+from schemas.codec import encode
+from schemas.customer import HeaderList
+from schemas.events import EventEnvelope
+from schemas.topics import raw_topic_for
+from services.identity import resolver as resolver_module
+from services.identity.adapters.redis_graph import RedisGraph
+from services.identity.resolver import Resolver
+from services.identity.settings import IdentitySettings
+from tests.integration.identity.conftest import raw
+
+
+class Kafka:
+    """A sink that holds its acknowledgements until the test releases them."""
+
+    def __init__(self, *, refuses: bool = False) -> None:
+        self.sent: list[tuple[str, bytes, bytes]] = []
+        self.acknowledge = asyncio.Event()
+        self.refuses = refuses
+
+    def produce(
+        self, topic: str, key: bytes | None, value: bytes, *, headers: HeaderList | None = None
+    ) -> None:
+        self.sent.append((topic, key or b"", value))
+
+    async def flush(self) -> None:
+        await self.acknowledge.wait()
+        if self.refuses:
+            raise DeliveryError("1 unacknowledged, errors: ['broker down']")
+
+    def changes(self) -> list[bytes]:
+        """What went to identity.links and identity.changes, in order."""
+        return [v for topic, _, v in self.sent if not topic.endswith("customer.events")]
+
+
+class NoDeadLetters:
+    async def send(self, letter: object) -> None:
+        raise AssertionError(f"dead-lettered: {letter}")
+
+
+Factory = Callable[["Kafka"], Resolver]
+
+
+@pytest.fixture
+async def resolver_factory(settings: Settings, redis_client: redis.Redis) -> AsyncIterator[Factory]:
+    clients = []
+
+    def make(kafka: Kafka) -> Resolver:
+        client = create_redis(settings)
+        clients.append(client)
+        graph = RedisGraph(client, settings.namespace, IdentitySettings().rules())
+        return Resolver(graph, kafka, NoDeadLetters(), namespace="ns", max_bytes=1_000_000)
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+def records(*events: EventEnvelope) -> list[Record]:
+    return [
+        Record(raw_topic_for(e.type).name("ns"), 0, n, b"k", encode(e))  # type: ignore[attr-defined]
+        for n, e in enumerate(events)
+    ]
+
+
+def outbox_keys(redis_client: redis.Redis, settings: Settings) -> list[bytes]:
+    return sorted(redis_client.scan_iter(match=f"{settings.namespace}:id:ob:*"))
+
+
+LOGIN = raw("identified", "login", 0, anonymous_id="cookie-1", member_id="M1")
+BROWSE = raw("page_viewed", "browse", 1, anonymous_id="cookie-2")
+
+
+async def test_when_a_batch_is_resolved_then_its_outbox_stays_until_kafka_acknowledged_it(
+    resolver_factory: Factory, redis_client: redis.Redis, settings: Settings
+) -> None:
+    kafka = Kafka()
+    resolver = resolver_factory(kafka)
+
+    await resolver.handle(records(LOGIN))
+    assert kafka.changes(), "the login links two identifiers: links and changes are sent"
+    assert len(outbox_keys(redis_client, settings)) == 1
+
+    later = asyncio.ensure_future(resolver.handle(records(BROWSE)))
+    await asyncio.sleep(0.3)
+    assert not later.done(), "a batch's outputs wait for the previous batch's acknowledgement"
+
+    kafka.acknowledge.set()
+    await asyncio.wait_for(later, 10)
+    await asyncio.sleep(0.1)  # the second batch's own acknowledgement, then its outbox goes
+    assert outbox_keys(redis_client, settings) == []
+
+
+async def test_when_the_worker_stops_before_the_acknowledgement_then_the_next_one_sends_it_all(
+    resolver_factory: Factory, redis_client: redis.Redis, settings: Settings
+) -> None:
+    first = Kafka()  # never acknowledges: the worker is gone before Kafka answered
+    await resolver_factory(first).handle(records(LOGIN))
+
+    again = Kafka()
+    again.acknowledge.set()
+    await resolver_factory(again).handle(records(LOGIN))  # the batch is read again
+
+    assert again.changes() == first.changes()  # the same links and changes, byte for byte
+    sent = [orjson.loads(v) for v in again.changes()]
+    assert {c.get("type") for c in sent} >= {"linked", "identifier_added"}
+    await asyncio.sleep(0.1)
+    assert outbox_keys(redis_client, settings) == []
+
+
+async def test_when_an_event_comes_again_while_its_batch_settles_then_nothing_is_sent_twice(
+    resolver_factory: Factory,
+) -> None:
+    kafka = Kafka()
+    resolver = resolver_factory(kafka)
+    await resolver.handle(records(LOGIN))
+    once = kafka.changes()
+
+    duplicate = asyncio.ensure_future(resolver.handle(records(LOGIN)))  # a client's retry
+    kafka.acknowledge.set()
+    await asyncio.wait_for(duplicate, 10)
+
+    assert kafka.changes() == once
+    assert sum(1 for t, _, _ in kafka.sent if t.endswith("customer.events")) == 2
+
+
+async def test_when_kafka_refuses_a_batchs_outputs_then_the_worker_stops(
+    resolver_factory: Factory,
+    redis_client: redis.Redis,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stopped: list[str] = []
+    monkeypatch.setattr(resolver_module, "fail_stop", lambda service, why: stopped.append(why))
+    kafka = Kafka(refuses=True)
+    kafka.acknowledge.set()
+
+    await resolver_factory(kafka).handle(records(LOGIN))
+    await asyncio.sleep(0.1)
+
+    assert len(stopped) == 1
+    assert "not acknowledged" in stopped[0]
+    assert len(outbox_keys(redis_client, settings)) == 1  # kept for the batch read again
