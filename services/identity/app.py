@@ -36,7 +36,7 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
     def graph() -> RedisGraph:
         if "g" not in graphs:  # clients are made when the worker runs, never at import
             graphs["g"] = RedisGraph(
-                create_redis(settings),
+                create_redis(settings, large_values=True),  # a batch's commit: ~500 KB
                 graph_ns,
                 identity.rules(),
                 outbox_ttl=identity.outbox_ttl_seconds,
