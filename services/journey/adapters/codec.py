@@ -7,6 +7,8 @@ from the table alone; positional lists keep a pending timer's row small.
 
 from __future__ import annotations
 
+from dataclasses import MISSING, fields
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -49,14 +51,23 @@ def encode(state: CustomerState, partition: int) -> bytes:
     return orjson.dumps(row)
 
 
-_INSTANCE_FIELDS = Instance.__slots__
+_INSTANCE_FIELDS = Instance.__slots__  # the dataclass's fields, in order
+_instance_fields = attrgetter(*_INSTANCE_FIELDS)
+_DEFAULTS = tuple(
+    f.default if f.default_factory is MISSING else f.default_factory() for f in fields(Instance)
+)
 
 
 def _instance(i: Instance) -> list[Any]:
-    row = [getattr(i, name) for name in _INSTANCE_FIELDS]  # data is shared, not copied
-    while len(row) > 12 and row[-1] in (None, False, 0, {}):
+    row = list(_instance_fields(i))  # data is shared, not copied
+    while len(row) > 12 and _is_default(row[-1], _DEFAULTS[len(row) - 1]):
         row.pop()  # trailing defaults cost bytes on every pending timer
     return row
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    """Exactly the default: a time of 0.0 is not the None that stands for no time."""
+    return value == default and type(value) is type(default)
 
 
 def decode(raw: bytes) -> tuple[CustomerState, int]:
@@ -84,11 +95,9 @@ def decode(raw: bytes) -> tuple[CustomerState, int]:
     return state, partition
 
 
-def _decode_instance(fields: list[Any]) -> Instance:
-    inst = Instance(*fields[:4])
-    for name, value in zip(_INSTANCE_FIELDS[4:], fields[4:], strict=False):
-        setattr(inst, name, value)
-    return inst
+def _decode_instance(values: list[Any]) -> Instance:
+    """The fields by position; those left off at the end take their defaults."""
+    return Instance(*values)
 
 
 def next_due_of(raw: bytes) -> tuple[float | None, int]:
