@@ -25,6 +25,15 @@ FACT_TYPES = PURCHASES | {
 class Catalogue:
     live: dict[str, Scenario]
     versions: dict[str, Scenario] = field(default_factory=dict)
+    by_event: dict[str, tuple[Scenario, ...]] = field(init=False, repr=False, compare=False)
+    """The live scenarios each event type triggers (asked once per customer event)."""
+
+    def __post_init__(self) -> None:
+        by_event: dict[str, list[Scenario]] = {}
+        for scenario in self.live.values():
+            for event_type in dict.fromkeys(scenario.trigger.events):  # each once
+                by_event.setdefault(event_type, []).append(scenario)
+        object.__setattr__(self, "by_event", {t: tuple(s) for t, s in by_event.items()})
 
     @classmethod
     def of(cls, scenarios: Sequence[Scenario], archived: Sequence[Scenario] = ()) -> Catalogue:
@@ -35,8 +44,8 @@ class Catalogue:
     def version(self, journey: str, version: int) -> Scenario | None:
         return self.versions.get(f"{journey}@{version}")
 
-    def event_triggered(self, event_type: str) -> list[Scenario]:
-        return [s for s in self.live.values() if event_type in s.trigger.events]
+    def event_triggered(self, event_type: str) -> tuple[Scenario, ...]:
+        return self.by_event.get(event_type, ())
 
     def with_trigger(self, kind: str) -> list[Scenario]:
         return [s for s in self.live.values() if getattr(s.trigger, kind) is not None]
