@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.identity.domain.model import Edge, Node, kind_of
+from services.identity.domain.model import Edge, Node
 from services.identity.domain.rules import DAY_MS, Rules
 
 
@@ -27,6 +27,8 @@ class Forest:
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
         self.group_of: dict[str, Group] = {}
+        # node keys are "<kind>:<value>": a kind's keys are those with its prefix
+        self._unique_prefixes = [f"{kind.value}:" for kind in sorted(rules.unique_kinds)]
 
     def seed(self, group: Group) -> None:
         for key in group.nodes:
@@ -59,11 +61,13 @@ class Forest:
     def refusal(self, ga: Group, gb: Group, edge: Edge) -> str | None:
         """Why ``edge`` may not join its two customers, or None if it may."""
         rules = self.rules
-        for kind in sorted(rules.unique_kinds):
-            in_a = _values(ga, kind.value)
-            in_b = _values(gb, kind.value)
-            if in_a and in_b and in_a != in_b:
-                return f"unique {kind.value}: both customers have one"
+        for prefix in self._unique_prefixes:
+            in_a = _values(ga, prefix)
+            if not in_a:
+                continue
+            in_b = _values(gb, prefix)
+            if in_b and in_a != in_b:
+                return f"unique {prefix[:-1]}: both customers have one"
         if len(ga.nodes) + len(gb.nodes) > rules.max_identifiers:
             return f"max_identifiers {rules.max_identifiers}"
         small, large = sorted((ga, gb), key=lambda g: len(g.nodes))
@@ -78,10 +82,11 @@ class Forest:
         if cap is None:
             return None
         since = at - cap.window_days * DAY_MS if cap.window_days else None
+        prefix = f"{joining.kind.value}:"
         same_kind = [
             n
             for n in group.nodes.values()
-            if n.kind is joining.kind and (since is None or n.first_seen > since)
+            if n.key.startswith(prefix) and (since is None or n.first_seen > since)
         ]
         if len(same_kind) >= cap.limit:
             window = f" per {cap.window_days} days" if cap.window_days else ""
@@ -102,5 +107,6 @@ class Forest:
             self.group_of[key] = keep
 
 
-def _values(group: Group, kind: str) -> set[str]:
-    return {key for key in group.nodes if kind_of(key).value == kind}
+def _values(group: Group, prefix: str) -> set[str]:
+    """The group's identifiers of one kind (``prefix``: "<kind>:")."""
+    return {key for key in group.nodes if key.startswith(prefix)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from schemas.identifiers import IdentifierKind as K
 from schemas.identity import CustomersMerged, IdentityConflictRecorded
 from services.identity.domain.memory import InMemoryGraph
@@ -186,15 +188,19 @@ def test_when_a_customer_event_is_spliced_then_it_decodes_to_the_same_event() ->
     from schemas.codec import decode, encode
     from schemas.examples import example
     from schemas.topics import CUSTOMER_EVENTS
-    from services.identity.resolver import customer_event_bytes
+    from services.identity.resolver import customer_event_bytes, customer_event_stamp
 
     event = example("pos_purchased")
     now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
-    resolved = decode(CUSTOMER_EVENTS.adapter, customer_event_bytes("c1", 7, now, encode(event)))
+    stamp = customer_event_stamp(7, now)
+    raw = customer_event_bytes("c1", stamp, encode(event))
+    resolved = decode(CUSTOMER_EVENTS.adapter, raw)
 
     assert (resolved.customer_id, resolved.identity_version, resolved.resolved_at) == ("c1", 7, now)
     assert resolved.event == event
+    head = {"customer_id": "c1", "identity_version": 7, "resolved_at": now, "schema_version": 1}
+    assert raw == orjson.dumps(head)[:-1] + b',"event":' + encode(event) + b"}"  # as ever
 
 
 def test_when_an_identifier_is_first_seen_then_the_shortcut_equals_the_general_path() -> None:
