@@ -36,6 +36,7 @@ class AsyncProducer:
         self._round: _Round | None = None
         self._produced = 0  # messages buffered so far
         self._acked = 0  # every message up to this count is acknowledged
+        self._refused = 0  # deliveries Kafka refused, ever (whichever flush reported them)
 
     def produce(
         self,
@@ -67,6 +68,7 @@ class AsyncProducer:
 
     def _delivered(self, err: KafkaError | None, message: Message) -> None:
         if err is not None:
+            self._refused += 1
             self._errors.append(f"{message.topic()}: {err}")
 
     async def flush(self, wait_seconds: float = 60.0) -> None:
@@ -84,20 +86,23 @@ class AsyncProducer:
 
     async def acknowledged(self, mark: int) -> None:
         """Everything produced before ``mark`` is acknowledged (or this raises): at once
-        when a flush since covered it, else one flush."""
+        when a flush since covered it, else one flush. Once any delivery was refused this
+        always raises: which messages it lost is not known, and another caller's flush
+        may have taken its error (the caller stops; the inputs are read again)."""
         if self._acked < mark:
             await self.flush()
+        if self._refused:
+            raise DeliveryError(f"{self._refused} deliveries refused since the start")
 
     def acknowledged_blocking(self, mark: int, wait_seconds: float) -> bool:
         """:meth:`acknowledged` from a thread that must not leave it (a rebalance
         callback); False when not all of it was acknowledged in time."""
-        if self._acked >= mark:
-            return True
-        remaining = self._producer.flush(wait_seconds)
-        if remaining or self._errors:  # the next flush raises them
-            return False
-        self._acked = max(self._acked, mark)
-        return True
+        if self._acked < mark:
+            remaining = self._producer.flush(wait_seconds)
+            if remaining or self._errors:  # the next flush raises them
+                return False
+            self._acked = max(self._acked, mark)
+        return not self._refused  # (as in acknowledged: read after the flush's reports)
 
     def acks(self) -> Awaitable[None]:
         """Awaits "Kafka acknowledged everything produced so far": one flush, shared by

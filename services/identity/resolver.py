@@ -130,7 +130,6 @@ class Resolver:
                 redis.exceptions.ConnectionError,
                 redis.exceptions.TimeoutError,
                 GraphContentionError,
-                DeliveryError,
             ),
             what="identity batch",
         )
@@ -150,6 +149,8 @@ class Resolver:
             if outputs:
                 view.outboxes[obs.event_id] = pack(outputs)
             resolved.append((item, result, outputs))
+        if self._settling_events & view.outboxes.keys():  # an event id used again at once:
+            await self._settled()  # its old outbox goes before the new one is written
         await self.graph.commit(view)
         await self._settled()  # one batch's outputs in flight at a time
         for raw in pending.values():
@@ -171,8 +172,10 @@ class Resolver:
         """The previous batch's outputs acknowledged and its outboxes cleared (as a rule
         done while this batch was resolved)."""
         if self._settling is not None:
-            await self._settling
-            self._settling, self._settling_events = None, set()
+            try:
+                await self._settling
+            finally:
+                self._settling, self._settling_events = None, set()
 
     async def _settle(self, events: set[str]) -> None:
         try:

@@ -112,3 +112,20 @@ async def test_when_a_marked_message_was_refused_then_it_is_not_acknowledged(
     assert not producer.acknowledged_blocking(mark, 10.0)
     with pytest.raises(DeliveryError, match="MSG_SIZE_TOO_LARGE"):
         await producer.acknowledged(mark)
+
+
+async def test_when_another_flush_took_the_refusal_then_no_mark_is_acknowledged_any_more(
+    settings: Settings, small_topic: str
+) -> None:
+    """Two callers flush at once (identity's settle task; the consumer at a rebalance):
+    whichever of them the refusal was reported to, the other may not call the batch
+    acknowledged and commit its offsets."""
+    producer = AsyncProducer(settings.kafka)
+    producer.produce(small_topic, b"too-big", os.urandom(200_000))
+    mark = producer.mark()
+    with pytest.raises(DeliveryError, match="MSG_SIZE_TOO_LARGE"):
+        await producer.flush()  # the other caller, who stops the worker
+
+    assert not producer.acknowledged_blocking(mark, 10.0)
+    with pytest.raises(DeliveryError, match="refused"):
+        await producer.acknowledged(mark)

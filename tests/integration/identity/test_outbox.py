@@ -28,12 +28,20 @@ from tests.integration.identity.conftest import raw
 
 
 class Kafka:
-    """A sink that holds its acknowledgements until the test releases them."""
+    """A sink that holds its acknowledgements until the test releases them: all of them
+    (``acknowledge``), or the first ``n`` flushes (``acknowledge_first``)."""
 
     def __init__(self, *, refuses: bool = False) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
         self.acknowledge = asyncio.Event()
         self.refuses = refuses
+        self.flushes = 0
+        self.first: int | None = None
+        self._turn = asyncio.Event()
+
+    def acknowledge_first(self, n: int) -> None:
+        self.first = n
+        self._turn.set()
 
     def produce(
         self, topic: str, key: bytes | None, value: bytes, *, headers: HeaderList | None = None
@@ -41,7 +49,13 @@ class Kafka:
         self.sent.append((topic, key or b"", value))
 
     async def flush(self) -> None:
-        await self.acknowledge.wait()
+        n, self.flushes = self.flushes, self.flushes + 1
+        while not self.acknowledge.is_set() and (self.first is None or n >= self.first):
+            self._turn.clear()
+            waits = [asyncio.ensure_future(e.wait()) for e in (self.acknowledge, self._turn)]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
         if self.refuses:
             raise DeliveryError("1 unacknowledged, errors: ['broker down']")
 
@@ -63,7 +77,7 @@ async def resolver_factory(settings: Settings, redis_client: redis.Redis) -> Asy
     clients = []
 
     def make(kafka: Kafka) -> Resolver:
-        client = create_redis(settings)
+        client = create_redis(settings, large_values=True)  # as the worker's graph
         clients.append(client)
         graph = RedisGraph(client, settings.namespace, IdentitySettings().rules())
         return Resolver(graph, kafka, NoDeadLetters(), namespace="ns", max_bytes=1_000_000)
@@ -139,6 +153,28 @@ async def test_when_an_event_comes_again_while_its_batch_settles_then_nothing_is
 
     assert kafka.changes() == once
     assert sum(1 for t, _, _ in kafka.sent if t.endswith("customer.events")) == 2
+
+
+async def test_when_an_event_id_comes_again_with_new_identifiers_then_its_outbox_is_kept(
+    resolver_factory: Factory, redis_client: redis.Redis, settings: Settings
+) -> None:
+    """A client that reuses an event id for another fact: the second outbox is written
+    only after the first batch's was cleared, so it is there until its own ack."""
+    kafka = Kafka()
+    resolver = resolver_factory(kafka)
+    await resolver.handle(records(LOGIN))
+    reused = raw("identified", "login", 2, anonymous_id="cookie-3", member_id="M3")
+
+    second = asyncio.ensure_future(resolver.handle(records(reused)))
+    await asyncio.sleep(0.2)
+    kafka.acknowledge_first(1)  # the first batch's outputs only
+    await asyncio.wait_for(second, 10)
+    await asyncio.sleep(0.2)
+
+    assert len(outbox_keys(redis_client, settings)) == 1, "the second batch's, not yet acked"
+    kafka.acknowledge.set()
+    await asyncio.sleep(0.2)
+    assert outbox_keys(redis_client, settings) == []
 
 
 async def test_when_kafka_refuses_a_batchs_outputs_then_the_worker_stops(
