@@ -21,17 +21,24 @@ class HiredisPackConnection(aioredis.Connection):
     """
 
     def pack_command(self, *args: EncodableT) -> list[bytes]:
-        first = args[0]
-        if isinstance(first, str):
-            args = (*first.encode().split(), *args[1:])
-        elif isinstance(first, bytes) and b" " in first:
-            args = (*first.split(), *args[1:])
+        args = _split_name(args)
         if not set(map(type, args)) <= _PLAIN:  # one C-level pass for the common case
             args = tuple(_packable(a) for a in args)
         try:
             return [hiredis.pack_command(args)]  # type: ignore[arg-type]  # stub: 1-tuple
         except TypeError as err:
             raise redis.exceptions.DataError(str(err)) from err
+
+
+def _split_name(args: tuple[EncodableT, ...]) -> tuple[EncodableT, ...]:
+    """A command name of several words ("CONFIG GET") as separate arguments, as redis-py
+    sends it."""
+    first = args[0]
+    if isinstance(first, str):
+        return (*first.encode().split(), *args[1:])
+    if isinstance(first, bytes) and b" " in first:
+        return (*first.split(), *args[1:])
+    return args
 
 
 _PLAIN = frozenset({str, bytes, int, float})  # what hiredis packs as redis-py would
@@ -54,11 +61,7 @@ class JoinPackConnection(aioredis.Connection):
     """
 
     def pack_command(self, *args: EncodableT) -> list[bytes]:
-        first = args[0]
-        if isinstance(first, str):
-            args = (*first.encode().split(), *args[1:])
-        elif isinstance(first, bytes) and b" " in first:
-            args = (*first.split(), *args[1:])
+        args = _split_name(args)
         parts = [b"*%d\r\n" % len(args)]
         add = parts.append
         for arg in args:

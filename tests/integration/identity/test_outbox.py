@@ -6,6 +6,7 @@ batch again sends them; a refusal by Kafka stops the worker."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Callable
 
 import orjson
@@ -29,19 +30,18 @@ from tests.integration.identity.conftest import raw
 
 class Kafka:
     """A sink that holds its acknowledgements until the test releases them: all of them
-    (``acknowledge``), or the first ``n`` flushes (``acknowledge_first``)."""
+    (``acknowledge()``), or the first ``n`` flushes (``acknowledge(n)``)."""
 
     def __init__(self, *, refuses: bool = False) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
-        self.acknowledge = asyncio.Event()
         self.refuses = refuses
         self.flushes = 0
-        self.first: int | None = None
-        self._turn = asyncio.Event()
+        self.allowed = 0.0  # how many flushes (the first ones) may be acknowledged
+        self._released = asyncio.Event()
 
-    def acknowledge_first(self, n: int) -> None:
-        self.first = n
-        self._turn.set()
+    def acknowledge(self, n: float = math.inf) -> None:
+        self.allowed = n
+        self._released.set()
 
     def produce(
         self, topic: str, key: bytes | None, value: bytes, *, headers: HeaderList | None = None
@@ -50,12 +50,9 @@ class Kafka:
 
     async def flush(self) -> None:
         n, self.flushes = self.flushes, self.flushes + 1
-        while not self.acknowledge.is_set() and (self.first is None or n >= self.first):
-            self._turn.clear()
-            waits = [asyncio.ensure_future(e.wait()) for e in (self.acknowledge, self._turn)]
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            for w in waits:
-                w.cancel()
+        while n >= self.allowed:
+            self._released.clear()
+            await self._released.wait()
         if self.refuses:
             raise DeliveryError("1 unacknowledged, errors: ['broker down']")
 
@@ -116,7 +113,7 @@ async def test_when_a_batch_is_resolved_then_its_outbox_stays_until_kafka_acknow
     await asyncio.sleep(0.3)
     assert not later.done(), "a batch's outputs wait for the previous batch's acknowledgement"
 
-    kafka.acknowledge.set()
+    kafka.acknowledge()
     await asyncio.wait_for(later, 10)
     await asyncio.sleep(0.1)  # the second batch's own acknowledgement, then its outbox goes
     assert outbox_keys(redis_client, settings) == []
@@ -129,7 +126,7 @@ async def test_when_the_worker_stops_before_the_acknowledgement_then_the_next_on
     await resolver_factory(first).handle(records(LOGIN))
 
     again = Kafka()
-    again.acknowledge.set()
+    again.acknowledge()
     await resolver_factory(again).handle(records(LOGIN))  # the batch is read again
 
     assert again.changes() == first.changes()  # the same links and changes, byte for byte
@@ -148,7 +145,7 @@ async def test_when_an_event_comes_again_while_its_batch_settles_then_nothing_is
     once = kafka.changes()
 
     duplicate = asyncio.ensure_future(resolver.handle(records(LOGIN)))  # a client's retry
-    kafka.acknowledge.set()
+    kafka.acknowledge()
     await asyncio.wait_for(duplicate, 10)
 
     assert kafka.changes() == once
@@ -167,12 +164,12 @@ async def test_when_an_event_id_comes_again_with_new_identifiers_then_its_outbox
 
     second = asyncio.ensure_future(resolver.handle(records(reused)))
     await asyncio.sleep(0.2)
-    kafka.acknowledge_first(1)  # the first batch's outputs only
+    kafka.acknowledge(1)  # the first batch's outputs only
     await asyncio.wait_for(second, 10)
     await asyncio.sleep(0.2)
 
     assert len(outbox_keys(redis_client, settings)) == 1, "the second batch's, not yet acked"
-    kafka.acknowledge.set()
+    kafka.acknowledge()
     await asyncio.sleep(0.2)
     assert outbox_keys(redis_client, settings) == []
 
@@ -186,7 +183,7 @@ async def test_when_kafka_refuses_a_batchs_outputs_then_the_worker_stops(
     stopped: list[str] = []
     monkeypatch.setattr(resolver_module, "fail_stop", lambda service, why: stopped.append(why))
     kafka = Kafka(refuses=True)
-    kafka.acknowledge.set()
+    kafka.acknowledge()
 
     await resolver_factory(kafka).handle(records(LOGIN))
     await asyncio.sleep(0.1)
