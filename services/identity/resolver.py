@@ -52,7 +52,6 @@ class Output:
     suffix: str
     key: bytes
     value: bytes
-    headers: HeaderList | None = None
 
 
 def outputs_of(result: Resolution) -> list[Output]:
@@ -190,7 +189,7 @@ class Resolver:
 
     def _produce(self, output: Output) -> None:
         topic = f"{self.namespace}.{output.suffix}"
-        self.sink.produce(topic, output.key, output.value, headers=output.headers)
+        self.sink.produce(topic, output.key, output.value)
 
     async def _dead_letter(self, item: Received[Any], obs: Observation) -> None:
         why = "; ".join(f"{kind} {value!r}: {reason}" for kind, value, reason in obs.rejected)
