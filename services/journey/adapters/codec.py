@@ -51,8 +51,7 @@ def encode(state: CustomerState, partition: int) -> bytes:
     return orjson.dumps(row)
 
 
-_INSTANCE_FIELDS = Instance.__slots__  # the dataclass's fields, in order
-_instance_fields = attrgetter(*_INSTANCE_FIELDS)
+_instance_fields = attrgetter(*Instance.__slots__)  # the dataclass's fields, in order
 _DEFAULTS = tuple(
     f.default if f.default_factory is MISSING else f.default_factory() for f in fields(Instance)
 )
