@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Final
+from typing import Annotated, Any, Final, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -30,3 +31,60 @@ EventTime = Annotated[AwareDatetime, Field(ge=EARLIEST_EVENT_TIME, lt=LATEST_EVE
 """An event's time. Zero values (0001-01-01, 1970-01-01) and year 9999 are sender bugs,
 and dates near datetime's limits overflow day arithmetic downstream (segmenter). No bound
 relative to received_at: the simulator runs a clock hours ahead of the wall clock."""
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def prevalidated(model: type[M]) -> Callable[[dict[str, Any]], M]:
+    """A builder of ``model`` from fields already known valid, for a hot path that makes
+    a model from values it validated on the way in and the schema's own constants (the
+    segmenter's segment changes: a sweep of every customer builds ~1.35 per due one).
+    ``build(fields)`` is ``model(**fields)`` without validating again: ~0.8 µs instead
+    of ~1.7 for a SegmentChanged. ``fields`` is taken over; it must hold every required
+    field, and the defaults of the others are filled in. Given in the model's field
+    order (with the defaulted ones left out at the end only) it is used as it is, else
+    put in that order (the order the model is encoded in). The result equals the
+    validated model, fields set and encoding included (tests/unit/schemas/
+    test_prevalidated.py holds this to validation); only unchecked, so a wrong value is
+    the caller's bug, caught by the consumer's validation at the latest."""
+    infos = model.model_fields
+    if any(info.default_factory is not None for info in infos.values()):
+        raise TypeError(f"{model.__name__}: a default factory can't be shared between builds")
+    names = tuple(infos)
+    required = frozenset(name for name, info in infos.items() if info.is_required())
+    defaults = {name: info.default for name, info in infos.items() if name not in required}
+    plans: dict[tuple[str, ...], tuple[frozenset[str], bool, tuple[tuple[str, Any], ...]]] = {}
+
+    def plan(keys: tuple[str, ...]) -> tuple[frozenset[str], bool, tuple[tuple[str, Any], ...]]:
+        given = frozenset(keys)
+        if not required <= given <= infos.keys() or len(given) < len(keys):
+            raise TypeError(
+                f"{model.__name__}: missing {sorted(required - given)}, "
+                f"unknown {sorted(given - infos.keys())}"
+            )
+        missing = tuple((name, defaults[name]) for name in names if name not in given)
+        in_order = keys + tuple(name for name, _ in missing) == names
+        return given, in_order, missing
+
+    new, put = object.__new__, object.__setattr__
+
+    def build(fields: dict[str, Any]) -> M:
+        keys = tuple(fields)
+        found = plans.get(keys)
+        if found is None:
+            found = plans[keys] = plan(keys)  # a few shapes per caller: raises for a bad one
+        given, in_order, missing = found
+        if not in_order:
+            fields = {name: fields[name] if name in given else defaults[name] for name in names}
+        else:
+            for name, value in missing:
+                fields[name] = value
+        instance = new(model)
+        put(instance, "__dict__", fields)
+        put(instance, "__pydantic_fields_set__", set(given))
+        put(instance, "__pydantic_extra__", None)
+        put(instance, "__pydantic_private__", None)
+        return instance
+
+    return build

@@ -13,6 +13,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
+from schemas.base import prevalidated
 from schemas.segments import RfmScores, SegmentChanged
 from services.segmenter.domain.calendar import BusinessCalendar, from_epoch
 from services.segmenter.domain.facts import EMPTY, Facts
@@ -146,9 +147,11 @@ def restand(
     return standing, changes, figures
 
 
-_segment_changed = SegmentChanged.__pydantic_validator__.validate_python
-"""``SegmentChanged(**fields)``, validated the same, without the constructor's keyword
-wrapper (~0.9 µs of ~2.4 a change: a sweep of every customer makes ~1.35 per due one)."""
+_segment_changed = prevalidated(SegmentChanged)
+"""``SegmentChanged(**fields)`` without validating again (~1.0 µs instead of ~2.4 a change:
+a sweep of every customer makes ~1.35 per due one). Every field is valid by construction:
+the id came in validated, the segments and the reason are this module's constants, the
+versions count up from a validated start, the scores are a validated model."""
 
 
 def _with_standing(state: CustomerState, standing: Standing) -> CustomerState:
