@@ -103,5 +103,10 @@ def _standing_out(s: Standing) -> list[Any]:
 
 def _standing_in(data: list[Any]) -> Standing:
     rfm, cpm, scores, version, tv, due, day = data
-    scored = Scores(*scores) if scores else None  # refuses a row without exactly 3 scores
+    if not scores:
+        scored = None
+    elif len(scores) == 3:
+        scored = new_tuple(Scores, scores)  # named, without __new__
+    else:
+        scored = Scores(*scores)  # refuses a row without exactly 3 scores
     return new_tuple(Standing, (rfm, cpm, scored, version, tv, due, day))  # named, no __new__

@@ -43,6 +43,9 @@ RFM_GRID: dict[int, tuple[str, str, str, str, str]] = {
 CPM_STAGES = ("初回客", "よちよち客", "コツコツ客", "流行客", "優良客")
 CPM_ACTIVE, CPM_CHURNED = "現役", "離脱"
 CPM_GROUPS = tuple(f"{s}/{a}" for s in CPM_STAGES for a in (CPM_ACTIVE, CPM_CHURNED))
+_GROUPS_OF = {stage: (f"{stage}/{CPM_ACTIVE}", f"{stage}/{CPM_CHURNED}") for stage in CPM_STAGES}
+"""A stage's (active, churned) groups: one string each, not one per call (a sweep asks
+per due customer, and compares the result with the stored group)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +145,7 @@ def cpm_group(
         stage = "流行客"
     else:
         stage = "優良客"
-    activity = CPM_CHURNED if recency_days >= rules.churn_days else CPM_ACTIVE
-    return f"{stage}/{activity}"
+    return _GROUPS_OF[stage][recency_days >= rules.churn_days]
 
 
 @lru_cache(maxsize=64)  # one per threshold version in use: a sweep asks per customer
