@@ -58,7 +58,7 @@ def prevalidated(model: type[M]) -> Callable[[dict[str, Any]], M]:
 
     def plan(keys: tuple[str, ...]) -> tuple[frozenset[str], bool, tuple[tuple[str, Any], ...]]:
         given = frozenset(keys)
-        if not required <= given <= infos.keys() or len(given) < len(keys):
+        if not required <= given <= infos.keys():
             raise TypeError(
                 f"{model.__name__}: missing {sorted(required - given)}, "
                 f"unknown {sorted(given - infos.keys())}"

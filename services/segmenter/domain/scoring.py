@@ -42,10 +42,10 @@ RFM_GRID: dict[int, tuple[str, str, str, str, str]] = {
 
 CPM_STAGES = ("初回客", "よちよち客", "コツコツ客", "流行客", "優良客")
 CPM_ACTIVE, CPM_CHURNED = "現役", "離脱"
-CPM_GROUPS = tuple(f"{s}/{a}" for s in CPM_STAGES for a in (CPM_ACTIVE, CPM_CHURNED))
 _GROUPS_OF = {stage: (f"{stage}/{CPM_ACTIVE}", f"{stage}/{CPM_CHURNED}") for stage in CPM_STAGES}
 """A stage's (active, churned) groups: one string each, not one per call (a sweep asks
 per due customer, and compares the result with the stored group)."""
+CPM_GROUPS = tuple(group for pair in _GROUPS_OF.values() for group in pair)
 
 
 @dataclass(frozen=True, slots=True)
