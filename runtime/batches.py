@@ -132,34 +132,6 @@ async def skip_tick_on_outage(
         )
 
 
-class DecodedRows(Generic[S]):
-    """The states of recently used rows, so that a customer's next input does not decode
-    her row again (~10 % of a segmenter's CPU, ~5 % of a journey's). An entry is used
-    only while the table still holds exactly the bytes it was decoded from, whoever
-    wrote them; its state must encode to those bytes (a caller that changes states in
-    place must write every change, and remember the state under its new row). At most
-    ``limit`` entries, the least recently written dropped first; 0: none."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._rows: dict[bytes, tuple[bytes, S]] = {}
-
-    def get(self, key: bytes, row: bytes) -> S | None:
-        hit = self._rows.get(key)
-        return hit[1] if hit is not None and (hit[0] is row or hit[0] == row) else None
-
-    def remember(self, key: bytes, row: bytes, state: S) -> None:
-        if self.limit <= 0:
-            return
-        rows = self._rows
-        if rows.pop(key, None) is None and len(rows) >= self.limit:
-            del rows[next(iter(rows))]
-        rows[key] = (row, state)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-
 class Staging(Generic[S]):
     """The table rows one batch of inputs wrote, held back until Kafka acknowledged every
     output the batch sent, then written.

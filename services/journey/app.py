@@ -187,7 +187,6 @@ def _processor(
         clock=JourneyClock(journey.clock_skew_seconds),
         sweep_batch=journey.sweep_batch,
         flush_batch=journey.report_flush_batch,
-        state_cache=journey.state_cache,
     )
 
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import orjson
 from pydantic import BaseModel
 
-from runtime.batches import DecodedRows, Staging
+from runtime.batches import Staging
 from runtime.memory import release_free_memory
 from runtime.metrics import child
 from runtime.time_index import TimeIndex
@@ -111,18 +111,12 @@ class Processor:
         clock: JourneyClock,
         sweep_batch: int = 20_000,
         flush_batch: int = 1_000,
-        state_cache: int = 50_000,
     ) -> None:
         self.table, self.ctx, self.emitter, self.reports = table, ctx, emitter, reports
         self.partition_of, self.owned, self.clock = partition_of, owned, clock
         self.sweep_batch, self.flush_batch = sweep_batch, flush_batch
         self.index = TimeIndex()
-        # the engine changes the state it is given in place (and returns it): a kept
-        # state is the one its row decodes to again once the row is written (at commit,
-        # remembered anew) or found unchanged (store: no write); a failed unit stops
-        # the process, kept states and all
-        self.decoded: DecodedRows[CustomerState] = DecodedRows(state_cache)
-        self.staging: Staging[CustomerState] = Staging(table, written=self.decoded.remember)
+        self.staging: Staging[CustomerState] = Staging(table)
         self.relevant = ctx.catalogue.relevant_types()
 
     # -- intake ------------------------------------------------------------------
@@ -153,13 +147,7 @@ class Processor:
         if staged is not None:
             return staged
         raw = self.table.get(key)
-        if raw is None:
-            return None, None
-        state = self.decoded.get(key, raw)
-        if state is None:
-            state = decode(raw)[0]
-            self.decoded.remember(key, raw, state)
-        return state, raw
+        return (None, None) if raw is None else (decode(raw)[0], raw)
 
     async def on_customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
         await self.on_customer_events([(customer_id, event, partition)])

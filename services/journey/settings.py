@@ -46,12 +46,6 @@ class JourneySettings(BaseSettings):
     input_batch_within_seconds: float = Field(
         default=0.02, gt=0, description="how long a unit of work waits to fill up"
     )
-    state_cache: int = Field(
-        default=50_000,
-        ge=0,
-        description="decoded customer states kept per worker (~1.7 KB each: a customer's next "
-        "event does not decode her row again; 0: none)",
-    )
     intake: Literal["faust", "batch"] = Field(
         default="batch",
         description=(

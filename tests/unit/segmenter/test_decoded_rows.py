@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.batches import DecodedRows
 from services.segmenter import processor as processor_module
 from services.segmenter.adapters.state_codec import decode_state, encode_state
 from services.segmenter.domain.facts import Facts
 from services.segmenter.domain.standing import CustomerState, Policy
-from services.segmenter.processor import Processor
+from services.segmenter.processor import DecodedRows, Processor
 from tests.unit.segmenter.builders import on_day, order, ts
 from tests.unit.segmenter.test_sweep import NoViews, Recorder
 
