@@ -272,8 +272,8 @@ def main() -> None:
         )
         note = f"{args.events:,} events, {args.customers:,} customers, 1 partition"
         record("segmenter", "customer events/s, one worker", rate, "events/s", ">= 30000", note)
-        per = sweep_seconds / due * 1e6 if due else float("nan")
-        per_due = per / 1e6 if due else None
+        per_due = sweep_seconds / due if due else None
+        per = per_due * 1e6 if per_due is not None else float("nan")
         cpu_per = sweep_cpu / due * 1e6 if due else float("nan")
         print(
             f"worker sweep, all {due:,} due at once: {sweep_seconds:.1f}s "
