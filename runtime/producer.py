@@ -29,8 +29,16 @@ class AsyncProducer:
     def __init__(self, bootstrap: str, **extra: Any) -> None:
         # Only failures call back into Python: a report per delivered message would cost
         # the worker ~1 µs of GIL each, and flush() already says when all are delivered.
+        # The callback is the producer's default (config), not an argument of each
+        # produce: with positional arguments a call costs ~0.9 µs instead of ~1.4.
         self._producer = create_producer(
-            bootstrap, **{"linger.ms": 2, "delivery.report.only.error": True, **extra}
+            bootstrap,
+            **{
+                "linger.ms": 2,
+                "delivery.report.only.error": True,
+                "on_delivery": self._delivered,
+                **extra,
+            },
         )
         self._errors: list[str] = []
         self._round: _Round | None = None
@@ -48,19 +56,18 @@ class AsyncProducer:
         headers: HeaderList | None = None,
     ) -> None:
         """Buffer one message (the key's partition unless ``partition`` is given)."""
+        # confluent-kafka's positional order: topic, value, key, partition (-1: the
+        # key's), callback, on_delivery (None: the default), timestamp (0: now), headers
+        produce = self._producer.produce
         while True:
             try:
-                if partition is None and headers is None:
-                    self._producer.produce(topic, key=key, value=value, on_delivery=self._delivered)
+                if headers is not None:
+                    part = -1 if partition is None else partition
+                    produce(topic, value, key, part, None, None, 0, headers)
+                elif partition is None:
+                    produce(topic, value, key)
                 else:
-                    self._producer.produce(
-                        topic,
-                        key=key,
-                        value=value,
-                        partition=-1 if partition is None else partition,  # -1: the key's
-                        headers=headers,
-                        on_delivery=self._delivered,
-                    )
+                    produce(topic, value, key, partition)
                 self._produced += 1
                 return
             except BufferError:

@@ -74,6 +74,33 @@ async def test_when_the_broker_refuses_a_message_then_flush_raises_with_the_reas
     assert _read_all(settings, small_topic, 2) == [b"a" * 100, b"b" * 100]
 
 
+@pytest.mark.parametrize("headers", [None, [("kizuna-type", b"order_completed")]])
+async def test_when_a_message_names_its_partition_or_headers_then_it_lands_so_or_is_refused(
+    settings: Settings, small_topic: str, headers: list[tuple[str, bytes]] | None
+) -> None:
+    """Every form of produce (positional arguments, the producer's default delivery
+    callback) writes key, value, partition and headers as given, and reports a refusal."""
+    producer = AsyncProducer(settings.kafka)
+    producer.produce(small_topic, b"k", b"v", partition=0, headers=headers)
+    producer.produce(small_topic, b"k2", b"v2", headers=headers)
+    await producer.flush()
+    consumer: Consumer = create_consumer(settings.kafka, f"{settings.namespace}-producer-test")
+    consumer.assign([TopicPartition(small_topic, 0, 0)])
+    got: list[tuple[bytes | None, bytes | None, object]] = []
+    try:
+        for _ in range(60):
+            got += [(m.key(), m.value(), m.headers()) for m in consumer.consume(10, 0.5)]
+            if len(got) >= 2:
+                break
+    finally:
+        consumer.close()
+    assert got == [(b"k", b"v", headers), (b"k2", b"v2", headers)]
+
+    producer.produce(small_topic, b"k", os.urandom(200_000), partition=0, headers=headers)
+    with pytest.raises(DeliveryError, match="MSG_SIZE_TOO_LARGE"):
+        await producer.flush()
+
+
 async def test_when_a_mark_was_flushed_then_it_is_acknowledged_without_another_flush(
     settings: Settings, small_topic: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
