@@ -44,6 +44,7 @@ from runtime.kafka import create_consumer
 from runtime.metrics import CONSUMER_LAG, processing
 from runtime.settings import Settings
 from runtime.store import ChangelogTable
+from schemas.base import new_tuple
 from schemas.customer import Headers
 
 log = logging.getLogger(__name__)
@@ -343,7 +344,7 @@ def _ends(batch: list[Record]) -> list[TopicPartition]:
 
 
 def _record(message: Message) -> Record:
-    return Record(
+    fields = (
         message.topic() or "",
         message.partition() or 0,
         message.offset() or 0,
@@ -351,6 +352,7 @@ def _record(message: Message) -> Record:
         message.value(),
         message.headers(),
     )
+    return new_tuple(Record, fields)  # one per message: without the Python-level __new__
 
 
 async def by_topic(

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from runtime.deadletter import DeadLetterSink, utcnow
 from runtime.metrics import MESSAGES_CONSUMED, processing
+from schemas.base import new_tuple
 from schemas.codec import DecodeError, decode
 from schemas.deadletter import DeadLetter
 
@@ -117,7 +118,7 @@ async def decode_batch_narrow(
         if value is not None:
             consumed[message.topic] = consumed.get(message.topic, 0) + 1
             key, topic, partition = message.key, message.topic, message.partition
-            out.append(Received(value, key, topic, partition, message.offset, raw))
+            out.append(new_tuple(Received, (value, key, topic, partition, message.offset, raw)))
             continue
         received = await decode_event(
             event, adapter, dead_letters, service=service, max_bytes=max_bytes
@@ -175,4 +176,5 @@ async def decode_event(
             )
         )
         return None
-    return Received(value, message.key, message.topic, message.partition, message.offset, raw)
+    fields = (value, message.key, message.topic, message.partition, message.offset, raw)
+    return new_tuple(Received, fields)

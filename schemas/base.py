@@ -35,6 +35,12 @@ relative to received_at: the simulator runs a clock hours ahead of the wall cloc
 
 M = TypeVar("M", bound=BaseModel)
 
+new_tuple = tuple.__new__
+"""``new_tuple(Point, (x, y))`` is ``Point(x, y)`` for a named tuple, without its
+Python-level ``__new__`` (~0.12 µs instead of ~0.26 by position, ~0.47 by keyword). Every
+field is given, defaults included; the hot paths build several per message (the
+record, its decoded form, its routing) or per due customer of a sweep."""
+
 
 def prevalidated(model: type[M]) -> Callable[[dict[str, Any]], M]:
     """A builder of ``model`` from fields already known valid, for a hot path that makes

@@ -16,6 +16,7 @@ from schemas.base import (
     Frozen,
     Id,
     Timestamp,
+    new_tuple,
 )
 from schemas.events import RawEvent
 
@@ -84,7 +85,7 @@ def routing_of(headers: Headers | None) -> Routing | None:
         return None
     if not _EARLIEST <= micros < _LATEST or ID_PATTERN.fullmatch(text_id) is None:
         return None
-    return Routing(text_type, text_id, micros / 1e6)  # == occurred_at.timestamp()
+    return new_tuple(Routing, (text_type, text_id, micros / 1e6))  # == occurred_at.timestamp()
 
 
 def _pairs(headers: Headers) -> Iterable[tuple[str, HeaderValue]]:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, NamedTuple, cast
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from runtime.intake import Narrow
-from schemas.base import EventTime, Frozen, Id, Timestamp
+from schemas.base import EventTime, Frozen, Id, Timestamp, new_tuple
 from schemas.customer import ID_PATTERN as _ID
 from schemas.customer import Headers, routing_of
 from schemas.events import RAW_EVENT_TYPES, RawEvent, event_type_name
@@ -69,7 +69,8 @@ def seen_routed(key: bytes | None, headers: Headers | None) -> SeenRouted | Lite
         return None
     if _ID.fullmatch(customer_id) is None:
         return None
-    return SeenRouted(customer_id, Seen(routing.event_id, int(routing.occurred_at)))
+    seen = new_tuple(Seen, (routing.event_id, int(routing.occurred_at)))
+    return new_tuple(SeenRouted, (customer_id, seen))
 
 
 def _seen_only(got: SeenCustomerEvent | SeenRouted) -> bool:

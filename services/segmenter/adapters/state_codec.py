@@ -10,8 +10,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from schemas.base import new_tuple
 from services.segmenter.domain.facts import Facts, Order, Trait
-from services.segmenter.domain.figures import Purchase, new_tuple, purchases_of
+from services.segmenter.domain.figures import Purchase, purchases_of
 from services.segmenter.domain.scoring import Scores
 from services.segmenter.domain.standing import CustomerState, Standing
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, NamedTuple
 
+from schemas.base import new_tuple
 from schemas.events import (
     Identified,
     OrderCancelled,
@@ -125,7 +126,7 @@ def apply_event(facts: Facts, event: RawEvent | Seen) -> Facts:
 def _seen(facts: Facts, at: int) -> Facts:
     if facts.last_seen is not None and facts.last_seen >= at:
         return facts
-    return Facts(facts.orders, at, facts.birthday, facts.preferred_channel)
+    return new_tuple(Facts, (facts.orders, at, facts.birthday, facts.preferred_channel))
 
 
 def _placed(facts: Facts, event: OrderCompleted | PosPurchased, at: int) -> Facts:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from schemas.base import new_tuple
 from schemas.events import RawEvent
 from schemas.segments import SegmentChanged
 from services.segmenter.domain.facts import EMPTY, Facts, Seen, apply_event, fold
-from services.segmenter.domain.figures import Figures, Purchase, new_tuple
+from services.segmenter.domain.figures import Figures, Purchase
 from services.segmenter.domain.standing import (
     CustomerState,
     Policy,
@@ -72,19 +73,22 @@ def on_event(
     facts = apply_event(current.facts, event)
     if facts is current.facts:
         return NOTHING
-    updated = CustomerState(
-        current.customer_id,
-        facts,
-        current.standing,
-        current.absorbed_into,
-        current.survivor_partition,
+    updated = new_tuple(  # (every event builds these: without the Python-level __new__)
+        CustomerState,
+        (
+            current.customer_id,
+            facts,
+            current.standing,
+            current.absorbed_into,
+            current.survivor_partition,
+        ),
     )
     at = effective_now(now, facts)
     orders_same = facts.orders is current.facts.orders
     if orders_same and current.standing.evaluated_day == policy.calendar.day(at):
-        return Outcome(updated)
+        return new_tuple(Outcome, (updated, (), ()))
     scored, changes = reevaluate(updated, at, "event", policy)
-    return Outcome(scored, tuple(changes))
+    return new_tuple(Outcome, (scored, tuple(changes), ()))
 
 
 def on_tick(state: CustomerState | None, now: int, policy: Policy) -> Outcome:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from services.segmenter.domain.figures import new_tuple
+from schemas.base import new_tuple
 
 RFM_SEGMENTS = (
     "Champions",

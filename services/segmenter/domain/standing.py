@@ -13,11 +13,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
-from schemas.base import prevalidated
+from schemas.base import new_tuple, prevalidated
 from schemas.segments import RfmScores, SegmentChanged
 from services.segmenter.domain.calendar import BusinessCalendar, from_epoch
 from services.segmenter.domain.facts import EMPTY, Facts
-from services.segmenter.domain.figures import Figures, Purchase, figures_of, new_tuple, purchases
+from services.segmenter.domain.figures import Figures, Purchase, figures_of, purchases
 from services.segmenter.domain.scoring import (
     CpmRules,
     Scores,
