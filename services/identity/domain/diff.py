@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from schemas.base import SCHEMA_VERSION, prevalidated
 from schemas.identity import (
     CustomersMerged,
     CustomerSplit,
     IdentifierAdded,
+    IdentifierRef,
     IdentityChange,
     IdentityConflictRecorded,
     IdentityLinked,
@@ -64,7 +66,7 @@ def diff(
         if previous is not None and previous.same_graph(customer):
             continue
         version = max((before[o].version for o in olds), default=0) + 1
-        customer = replace(customer, version=version)
+        customer = customer.with_version(version)
         out.upserts.append(customer)
         cid = customer.customer_id
         absorbed = tuple(o for o in olds if o != cid and o not in split)
@@ -81,15 +83,7 @@ def diff(
         for key in sorted(customer.nodes):
             node = customer.nodes[key]
             if key not in old_owner:
-                added.append(
-                    IdentifierAdded(
-                        customer_id=cid,
-                        version=version,
-                        occurred_at=at,
-                        identifier=ref_of(key),
-                        cause_event_id=cause.event_id,
-                    )
-                )
+                added.append(identifier_added(cid, version, at, ref_of(key), cause.event_id))
             old = before[old_owner[key]].nodes[key] if key in old_owner else None
             if old_owner.get(key) != cid or old is None or old.first_seen != node.first_seen:
                 out.index[key] = (cid, node.first_seen)
@@ -122,6 +116,54 @@ def diff(
     out.removed = sorted(set(before) - {c.customer_id for c in after})
     out.changes = merges + splits + added + conflicts
     return out
+
+
+def identifier_added(
+    customer_id: str, version: int, at: datetime, identifier: IdentifierRef, cause_event_id: str
+) -> IdentifierAdded:
+    """``IdentifierAdded(...)`` without validating again (see ``schemas.base.prevalidated``:
+    every new identifier makes one, a new cookie's event most of its cost). Valid by
+    construction: the ids are derived or came in validated, the version counts from 1,
+    the time is made aware, the reference is a validated model."""
+    return _added(
+        {
+            "customer_id": customer_id,
+            "version": version,
+            "occurred_at": at,
+            "schema_version": SCHEMA_VERSION,
+            "type": "identifier_added",
+            "identifier": identifier,
+            "cause_event_id": cause_event_id,
+        }
+    )
+
+
+def linked(
+    link_id: str,
+    identifier: IdentifierRef,
+    linked_to: IdentifierRef | None,
+    event_id: str,
+    source: str,
+    at: datetime,
+) -> IdentityLinked:
+    """``IdentityLinked(...)`` without validating again, as :func:`identifier_added` (the
+    source is the validated event's, a ``Source`` value)."""
+    return _linked(
+        {
+            "type": "linked",
+            "link_id": link_id,
+            "identifier": identifier,
+            "linked_to": linked_to,
+            "event_id": event_id,
+            "source": source,
+            "occurred_at": at,
+            "schema_version": SCHEMA_VERSION,
+        }
+    )
+
+
+_added = prevalidated(IdentifierAdded)  # every field given, in the model's order
+_linked = prevalidated(IdentityLinked)
 
 
 def _splits(before: dict[str, Customer], new_owner: dict[str, str]) -> dict[str, tuple[str, ...]]:

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from schemas.identity import IdentifierAdded, IdentityLinked
-from services.identity.domain.diff import Cause, Resolution, diff
+from schemas.identity import IdentityLinked
+from services.identity.domain.diff import Cause, Resolution, diff, identifier_added, linked
 from services.identity.domain.forest import Forest, Group
 from services.identity.domain.model import (
     Customer,
@@ -49,12 +49,8 @@ def _first_sighting(obs: Observation) -> Resolution:
     new cookie), built directly; the general path gives the same result, only slower."""
     node = Node(obs.primary.key, obs.at_ms, obs.event_id, obs.source)
     customer = Customer(customer_id_for(node.key), 1, {node.key: node}, {})
-    added = IdentifierAdded(
-        customer_id=customer.customer_id,
-        version=1,
-        occurred_at=_at(obs.at_ms),
-        identifier=ref_of(node.key),
-        cause_event_id=obs.event_id,
+    added = identifier_added(
+        customer.customer_id, 1, _at(obs.at_ms), ref_of(node.key), obs.event_id
     )
     return Resolution(
         customer_id=customer.customer_id,
@@ -261,21 +257,18 @@ def _at(ms: int) -> datetime:
 
 
 def _node_link(node: Node) -> IdentityLinked:
-    return IdentityLinked(
-        link_id=link_id_for(node.key),
-        identifier=ref_of(node.key),
-        event_id=node.event_id,
-        source=node.source,
-        occurred_at=_at(node.first_seen),
+    key = node.key
+    return linked(
+        link_id_for(key), ref_of(key), None, node.event_id, node.source, _at(node.first_seen)
     )
 
 
 def _edge_link(edge: Edge) -> IdentityLinked:
-    return IdentityLinked(
-        link_id=edge.link_id,
-        identifier=ref_of(edge.b),
-        linked_to=ref_of(edge.a),
-        event_id=edge.event_id,
-        source=edge.source,
-        occurred_at=_at(edge.at),
+    return linked(
+        edge.link_id,
+        ref_of(edge.b),
+        ref_of(edge.a),
+        edge.event_id,
+        edge.source,
+        _at(edge.at),
     )

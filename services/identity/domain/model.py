@@ -8,7 +8,7 @@ provenance, accepted or not, so that a component can be recomputed from its link
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -98,8 +98,28 @@ class Customer:
         return max((e.order for e in self.edges.values()), default=(0, "", ""))
 
     def same_graph(self, other: Customer) -> bool:
-        """Equal ignoring version: the comparison a rebuild must pass."""
-        return replace(self, version=0) == replace(other, version=0)
+        """Equal ignoring version: the comparison a rebuild must pass (field by field:
+        ``dataclasses.replace`` costs µs, and a resolution asks this of every customer)."""
+        return (
+            self.customer_id == other.customer_id
+            and self.nodes == other.nodes
+            and self.edges == other.edges
+            and self.refused == other.refused
+            and self.revoked == other.revoked
+            and self.merges == other.merges
+        )
+
+    def with_version(self, version: int) -> Customer:
+        """``replace(self, version=version)``, ~4x cheaper."""
+        return Customer(
+            self.customer_id,
+            version,
+            self.nodes,
+            self.edges,
+            self.refused,
+            self.revoked,
+            self.merges,
+        )
 
 
 def anchor_of(nodes: dict[str, Node]) -> str:
