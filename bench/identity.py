@@ -6,11 +6,19 @@ One identity worker (a real process) resolves a realistic mix: 70 % events whose
 identifiers are already known, 25 % new customers, 5 % that merge two existing ones.
 Prints resolved events/s, the same messages read by a bare confluent-kafka consumer
 (the machine's ceiling: compare the ratio), and Redis bytes per identifier.
+
+    python bench/identity.py --in-process [--customers 20000] [--events 60000]
+
+The same workload through the resolver in this process (decode, rules, graph, commit on
+the real Redis; outputs counted, not sent): its CPU per event and GC time, without
+Kafka. Deterministic enough to count instructions with (``bench/instructions.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import os
 import random
 import subprocess
@@ -19,8 +27,10 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import redis
+import redis.asyncio as aioredis
 from common import cpu_figures, cpu_seconds, produce_waiting, record
 from confluent_kafka import Consumer
 
@@ -146,6 +156,81 @@ def memory_by_kind(client: redis.Redis, namespace: str) -> tuple[dict[str, int],
     return totals, identifiers
 
 
+class _CountingSink:
+    """The resolver's outputs, counted instead of sent."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+
+    def produce(self, topic: str, key: bytes | None, value: bytes, **_: Any) -> None:
+        self.messages += 1
+
+    async def flush(self) -> None:
+        return None
+
+
+class _NoDeadLetters:
+    async def send(self, letter: Any) -> None:
+        raise AssertionError(f"the workload is valid, yet: {letter.error}")
+
+
+async def in_process(customers: int, events: int, redis_url: str) -> None:
+    """The workload through ``Resolver.handle`` in batches of 500, as the worker takes
+    them (its GC thresholds too); the warm customers first, untimed."""
+    from runtime.app import FAST_GC, tune_gc
+    from runtime.consumer import Record
+    from services.identity.adapters.redis_graph import RedisGraph
+    from services.identity.resolver import Resolver
+    from services.identity.settings import IdentitySettings
+
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    client = aioredis.Redis.from_url(redis_url)
+    warm, timed = workload(customers, events)
+    sink = _CountingSink()
+    graph = RedisGraph(client, namespace, IdentitySettings().rules())
+    resolver = Resolver(graph, sink, _NoDeadLetters(), namespace=namespace, max_bytes=1_000_000)
+
+    async def run(messages: list[tuple[str, bytes, bytes]]) -> None:
+        records = [
+            Record(f"{namespace}.{suffix}", 0, offset, key, value)
+            for offset, (suffix, key, value) in enumerate(messages)
+        ]
+        for start in range(0, len(records), 500):
+            await resolver.handle(records[start : start + 500])
+        await resolver._settled()
+
+    collected = [0.0, 0.0]  # seconds in the collector, when the last collection started
+
+    def timing(phase: str, _: dict[str, int]) -> None:
+        if phase == "start":
+            collected[1] = time.perf_counter()
+        else:
+            collected[0] += time.perf_counter() - collected[1]
+
+    try:
+        await run(warm)
+        sink.messages = 0
+        tune_gc(FAST_GC)
+        gc.callbacks.append(timing)
+        cpu, wall = time.process_time(), time.perf_counter()
+        await run(timed)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        gc.callbacks.remove(timing)
+        count = max(len(timed), 1)
+        print(f"identity in-process: {customers:,} warm customers, {len(timed):,} timed events")
+        print(f"{'resolved events/s (in-process)':40} {len(timed) / wall:12,.0f}")
+        print(f"{'CPU per event (µs)':40} {cpu / count * 1e6:12.1f}")
+        print(f"{'of which the GC (µs)':40} {collected[0] / count * 1e6:12.1f}")
+        print(f"{'outputs per event':40} {sink.messages / count:12.2f}")
+        note = f"{len(timed):,} events, Redis, no Kafka"
+        record("identity", "in-process CPU per event", cpu / count * 1e6, "µs", note=note)
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{namespace}:*", count=5000)]
+        for start in range(0, len(keys), 5000):
+            await client.delete(*keys[start : start + 5000])
+        await client.aclose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=20_000)
@@ -155,7 +240,11 @@ def main() -> None:
     parser.add_argument(
         "--redis", default=os.environ.get("KIZUNA_REDIS", "redis://127.0.0.1:16379/0")
     )
+    parser.add_argument("--in-process", action="store_true", help="no Kafka, no worker")
     args = parser.parse_args()
+    if args.in_process:
+        asyncio.run(in_process(args.customers, args.events, args.redis))
+        return
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     admin = create_admin(args.kafka)
     ensure_topics(admin, namespace, partitions=args.partitions)
