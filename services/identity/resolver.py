@@ -119,7 +119,8 @@ class Resolver:
         usable = []
         for item in received:
             obs = observe_event(item.value, self.graph.rules)
-            _count_dropped(obs)
+            if obs.rejected:
+                _count_dropped(obs)
             if obs.idents:
                 usable.append((item, obs))
             else:
@@ -222,7 +223,7 @@ def customer_event_stamp(version: int, now: datetime) -> bytes:
 def customer_event_bytes(customer_id: str, stamp: bytes, raw_event: bytes) -> bytes:
     """A CustomerEvent's JSON with the raw event's validated bytes spliced in as they are
     (re-serialising the event would cost more than everything else on the fast path)."""
-    return b'{"customer_id":' + orjson.dumps(customer_id) + stamp + raw_event + b"}"
+    return b"".join((b'{"customer_id":', orjson.dumps(customer_id), stamp, raw_event, b"}"))
 
 
 def observe_event(event: EventEnvelope, rules: Rules) -> Observation:

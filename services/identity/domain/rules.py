@@ -160,7 +160,8 @@ def observe(
         rejected.extend(
             (i.kind.value, i.value, "shared device: attached, not bridged") for i in shared
         )
-    kept.sort(key=lambda i: (TRUST_RANK[i.kind], i.value))
+    if len(kept) > 1:
+        kept.sort(key=lambda i: (TRUST_RANK[i.kind], i.value))
     fields = (event_id, to_ms(occurred_at), source, tuple(kept), tuple(rejected))
     return new_tuple(Observation, fields)  # one per event: without the Python-level __new__
 
