@@ -174,9 +174,11 @@ class _NoDeadLetters:
         raise AssertionError(f"the workload is valid, yet: {letter.error}")
 
 
-async def in_process(customers: int, events: int, redis_url: str) -> None:
+async def in_process(customers: int, events: int, redis_url: str, build_only: bool) -> None:
     """The workload through ``Resolver.handle`` in batches of 500, as the worker takes
-    them (its GC thresholds too); the warm customers first, untimed."""
+    them (its GC thresholds too); the warm customers first, untimed. ``build_only``:
+    the timed events are made but not resolved (``bench/instructions.py`` subtracts that
+    run's instructions, so making the workload doesn't count)."""
     from runtime.app import FAST_GC, tune_gc
     from runtime.consumer import Record
     from services.identity.adapters.redis_graph import RedisGraph
@@ -213,7 +215,7 @@ async def in_process(customers: int, events: int, redis_url: str) -> None:
         tune_gc(FAST_GC)
         gc.callbacks.append(timing)
         cpu, wall = time.process_time(), time.perf_counter()
-        await run(timed)
+        await run([] if build_only else timed)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         gc.callbacks.remove(timing)
         count = max(len(timed), 1)
@@ -241,9 +243,10 @@ def main() -> None:
         "--redis", default=os.environ.get("KIZUNA_REDIS", "redis://127.0.0.1:16379/0")
     )
     parser.add_argument("--in-process", action="store_true", help="no Kafka, no worker")
+    parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.in_process:
-        asyncio.run(in_process(args.customers, args.events, args.redis))
+        asyncio.run(in_process(args.customers, args.events, args.redis, args.build_only))
         return
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     admin = create_admin(args.kafka)

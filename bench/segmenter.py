@@ -25,6 +25,7 @@ Needs KIZUNA_KAFKA / KIZUNA_REDIS (defaults: the local stack). Prints figures on
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import os
 import random
@@ -34,8 +35,10 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from common import clean_up, cpu_figures, cpu_seconds, produce_customer_events, record
 
@@ -45,7 +48,7 @@ from runtime.time_index import TimeIndex
 from runtime.topics import ensure_topics
 from schemas.codec import encode
 from schemas.customer import CustomerEvent
-from schemas.examples import example
+from schemas.examples import example, example_stream
 from services.segmenter.adapters.state_codec import (
     decode_state,
     encode_state,
@@ -247,6 +250,84 @@ def sweep_bench(count: int, worker_per_due: float | None) -> None:
             record("segmenter", f"worker sweep projected, {label}", projected, "s", None, note)
 
 
+class _Emitter:
+    """Segment changes and control messages counted, not sent; each change "acknowledged"
+    at once (the unit of work waits for acknowledgements before writing its rows)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def segment_changed(self, change: Any) -> Awaitable[Any]:
+        self.sent += 1
+        return _acknowledged()
+
+    async def control(self, partition: int, key: str, message: Any, *, wait: bool = False) -> None:
+        self.sent += 1
+
+
+async def _acknowledged() -> None:
+    return None
+
+
+async def events_in_process(events: int, customers: int, build_only: bool) -> None:
+    """The Kafka bench's stream through the worker's customer-events handler in this
+    process, in units of ``KIZUNA_SEGMENTER_INPUT_BATCH``: routing headers, decode,
+    processor, unit of work, profile view flushes to the real Redis. The rows go to a
+    dict, changes are counted: Kafka is left out. Deterministic enough to count
+    instructions with (``bench/instructions.py segmenter``; ``build_only``: the records
+    are made but not handled, the run whose instructions it subtracts)."""
+    from runtime.app import FAST_GC, tune_gc
+    from runtime.consumer import Record
+    from runtime.redis import create_redis
+    from schemas.customer import routing_headers
+    from services.segmenter.app import _customer_events, _processor
+    from services.segmenter.settings import SegmenterSettings
+
+    settings = load_settings().model_copy(update={"namespace": f"bench{uuid.uuid4().hex[:8]}"})
+    seg = SegmenterSettings()
+    redis = create_redis(settings)
+    emitter = _Emitter()
+    table: dict[bytes, bytes] = {}
+    processor = _processor(settings, seg, table, emitter, redis, lambda: {0})
+    handle = _customer_events(processor, _NoDeadLetters(), settings.max_message_bytes)
+    now = datetime.now(UTC)
+    topic = f"{settings.namespace}.customer.events"
+    records = []
+    for index, event in enumerate(example_stream(events, seed=7)):
+        customer = f"c{index % customers}"
+        shifted = event.model_copy(update={"occurred_at": now - timedelta(seconds=events - index)})
+        wrapped = CustomerEvent(
+            customer_id=customer, identity_version=1, resolved_at=now, event=shifted
+        )
+        headers = routing_headers(shifted)  # type: ignore[arg-type]
+        records.append(Record(topic, 0, index, customer.encode(), encode(wrapped), headers))
+    try:
+        tune_gc(FAST_GC)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for start in range(0, 0 if build_only else len(records), seg.input_batch):
+            await handle(records[start : start + seg.input_batch])
+        await processor.flush_views()
+        await processor.views.settle()  # type: ignore[attr-defined]
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        count = max(len(records), 1)
+        print(f"segmenter in-process: {len(records):,} customer events, {customers:,} customers")
+        print(f"{'events/s (in-process)':40} {len(records) / wall:12,.0f}")
+        print(f"{'CPU per event (µs)':40} {cpu / count * 1e6:12.1f}")
+        print(f"{'segment changes per event':40} {emitter.sent / count:12.3f}")
+        note = f"{len(records):,} events, Redis view, no Kafka"
+        record("segmenter", "in-process CPU per event", cpu / count * 1e6, "µs", note=note)
+    finally:
+        keys = [key async for key in redis.scan_iter(match=f"{settings.namespace}:*")]
+        for start in range(0, len(keys), 5000):
+            await redis.delete(*keys[start : start + 5000])
+        await redis.aclose()
+
+
+class _NoDeadLetters:
+    async def send(self, letter: Any) -> None:
+        raise AssertionError(f"the stream is valid, yet: {letter.error}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=60_000)
@@ -260,7 +341,14 @@ def main() -> None:
         "the worker sweep (all due then, with the --customers)",
     )
     parser.add_argument("--skip-kafka", action="store_true")
+    parser.add_argument(
+        "--in-process", action="store_true", help="the events through the handler, no Kafka"
+    )
+    parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.in_process:
+        asyncio.run(events_in_process(args.events, args.customers, args.build_only))
+        return
     per_due = None
     if not args.skip_kafka:
         rate, (due, sweep_seconds, sweep_cpu) = kafka_throughput(
