@@ -163,12 +163,10 @@ def produce_waiting(
             producer.poll(0.1)
 
 
-def produce_customer_events(namespace: str, bootstrap: str, events: int, customers: int) -> None:
-    """The realistic mixed stream (``schemas.examples`` proportions), re-keyed to
-    ``customers`` customers, to ``customer.events`` partition 0, ending now; with the
-    routing headers identity writes."""
-    producer = create_producer(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000})
-    topic = f"{namespace}.customer.events"
+def customer_events(events: int, customers: int) -> Iterator[tuple[bytes, bytes, HeaderList]]:
+    """The realistic mixed stream (``schemas.examples`` proportions) as customer.events
+    messages (key, value, the routing headers identity writes), re-keyed to ``customers``
+    customers, ending now."""
     now = datetime.now(UTC)
     for index, event in enumerate(example_stream(events, seed=7)):
         customer = f"c{index % customers}"
@@ -176,10 +174,23 @@ def produce_customer_events(namespace: str, bootstrap: str, events: int, custome
         wrapped = CustomerEvent(
             customer_id=customer, identity_version=1, resolved_at=now, event=shifted
         )
-        value = encode(wrapped)
-        headers = routing_headers(cast(RawEvent, shifted))
-        produce_waiting(producer, topic, customer.encode(), value, 0, headers)
+        yield customer.encode(), encode(wrapped), routing_headers(cast(RawEvent, shifted))
+
+
+def produce_customer_events(namespace: str, bootstrap: str, events: int, customers: int) -> None:
+    """:func:`customer_events` to ``customer.events`` partition 0."""
+    producer = create_producer(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000})
+    topic = f"{namespace}.customer.events"
+    for key, value, headers in customer_events(events, customers):
+        produce_waiting(producer, topic, key, value, 0, headers)
     producer.flush(60)
+
+
+class NoDeadLetters:
+    """A dead-letter sink for an in-process bench whose input is valid: one is a bug."""
+
+    async def send(self, letter: Any) -> None:
+        raise AssertionError(f"the workload is valid, yet: {letter.error}")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -31,7 +31,7 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
-from common import cpu_figures, cpu_seconds, produce_waiting, record
+from common import NoDeadLetters, cpu_figures, cpu_seconds, produce_waiting, record
 from confluent_kafka import Consumer
 
 from runtime.kafka import create_admin, create_consumer, create_producer
@@ -169,11 +169,6 @@ class _CountingSink:
         return None
 
 
-class _NoDeadLetters:
-    async def send(self, letter: Any) -> None:
-        raise AssertionError(f"the workload is valid, yet: {letter.error}")
-
-
 async def in_process(customers: int, events: int, redis_url: str, build_only: bool) -> None:
     """The workload through ``Resolver.handle`` in batches of 500, as the worker takes
     them (its GC thresholds too); the warm customers first, untimed. ``build_only``:
@@ -190,7 +185,7 @@ async def in_process(customers: int, events: int, redis_url: str, build_only: bo
     warm, timed = workload(customers, events)
     sink = _CountingSink()
     graph = RedisGraph(client, namespace, IdentitySettings().rules())
-    resolver = Resolver(graph, sink, _NoDeadLetters(), namespace=namespace, max_bytes=1_000_000)
+    resolver = Resolver(graph, sink, NoDeadLetters(), namespace=namespace, max_bytes=1_000_000)
 
     async def run(messages: list[tuple[str, bytes, bytes]]) -> None:
         records = [

@@ -18,6 +18,9 @@
    worker's clock jumps 2,000 days: every scored customer falls due at once. Prints the
    wall time from the clock message to the last time-caused change, per due customer
    and in worker CPU, and projects the two sweeps of (2) through one worker with it.
+4. ``--in-process``: the stream of (1) through the worker's customer-events handler in
+   this process (rows in a dict, the profile view on Redis, no Kafka): CPU per event,
+   and what ``bench/instructions.py segmenter`` counts.
 
 Needs KIZUNA_KAFKA / KIZUNA_REDIS (defaults: the local stack). Prints figures only.
 """
@@ -40,7 +43,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from common import clean_up, cpu_figures, cpu_seconds, produce_customer_events, record
+from common import (
+    NoDeadLetters,
+    clean_up,
+    cpu_figures,
+    cpu_seconds,
+    customer_events,
+    produce_customer_events,
+    record,
+)
 
 from runtime.kafka import create_admin, create_producer
 from runtime.settings import load_settings
@@ -48,7 +59,7 @@ from runtime.time_index import TimeIndex
 from runtime.topics import ensure_topics
 from schemas.codec import encode
 from schemas.customer import CustomerEvent
-from schemas.examples import example, example_stream
+from schemas.examples import example
 from services.segmenter.adapters.state_codec import (
     decode_state,
     encode_state,
@@ -279,7 +290,6 @@ async def events_in_process(events: int, customers: int, build_only: bool) -> No
     from runtime.app import FAST_GC, tune_gc
     from runtime.consumer import Record
     from runtime.redis import create_redis
-    from schemas.customer import routing_headers
     from services.segmenter.app import _customer_events, _processor
     from services.segmenter.settings import SegmenterSettings
 
@@ -289,18 +299,12 @@ async def events_in_process(events: int, customers: int, build_only: bool) -> No
     emitter = _Emitter()
     table: dict[bytes, bytes] = {}
     processor = _processor(settings, seg, table, emitter, redis, lambda: {0})
-    handle = _customer_events(processor, _NoDeadLetters(), settings.max_message_bytes)
-    now = datetime.now(UTC)
+    handle = _customer_events(processor, NoDeadLetters(), settings.max_message_bytes)
     topic = f"{settings.namespace}.customer.events"
-    records = []
-    for index, event in enumerate(example_stream(events, seed=7)):
-        customer = f"c{index % customers}"
-        shifted = event.model_copy(update={"occurred_at": now - timedelta(seconds=events - index)})
-        wrapped = CustomerEvent(
-            customer_id=customer, identity_version=1, resolved_at=now, event=shifted
-        )
-        headers = routing_headers(shifted)  # type: ignore[arg-type]
-        records.append(Record(topic, 0, index, customer.encode(), encode(wrapped), headers))
+    records = [
+        Record(topic, 0, offset, key, value, headers)
+        for offset, (key, value, headers) in enumerate(customer_events(events, customers))
+    ]
     try:
         tune_gc(FAST_GC)
         cpu, wall = time.process_time(), time.perf_counter()
@@ -321,11 +325,6 @@ async def events_in_process(events: int, customers: int, build_only: bool) -> No
         for start in range(0, len(keys), 5000):
             await redis.delete(*keys[start : start + 5000])
         await redis.aclose()
-
-
-class _NoDeadLetters:
-    async def send(self, letter: Any) -> None:
-        raise AssertionError(f"the stream is valid, yet: {letter.error}")
 
 
 def main() -> None:
