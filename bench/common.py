@@ -221,10 +221,19 @@ def clean_up(admin: Any, namespace: str) -> None:
     """Drop a bench namespace: its topics (faust's internal ones too), Redis keys, data."""
     names = [name for name in admin.list_topics(timeout=10).topics if name.startswith(namespace)]
     delete_topics(admin, names)
-    redis = create_sync_redis(load_settings())
+    drop_redis_keys(namespace)
+    shutil.rmtree(f"/tmp/{namespace}", ignore_errors=True)
+
+
+def drop_redis_keys(namespace: str, redis_url: str | None = None) -> None:
+    """Delete a bench namespace's Redis keys (``redis_url``: else the settings' Redis)."""
+    settings = load_settings()
+    if redis_url is not None:
+        settings = settings.model_copy(update={"redis": redis_url})
+    redis = create_sync_redis(settings)
     for batch in chunks(redis.scan_iter(match=f"{namespace}:*", count=5000), 5000):
         redis.delete(*batch)
-    shutil.rmtree(f"/tmp/{namespace}", ignore_errors=True)
+    redis.close()
 
 
 def chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:

@@ -31,7 +31,14 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
-from common import NoDeadLetters, cpu_figures, cpu_seconds, produce_waiting, record
+from common import (
+    NoDeadLetters,
+    cpu_figures,
+    cpu_seconds,
+    drop_redis_keys,
+    produce_waiting,
+    record,
+)
 from confluent_kafka import Consumer
 
 from runtime.kafka import create_admin, create_consumer, create_producer
@@ -222,10 +229,8 @@ async def in_process(customers: int, events: int, redis_url: str, build_only: bo
         note = f"{len(timed):,} events, Redis, no Kafka"
         record("identity", "in-process CPU per event", cpu / count * 1e6, "µs", note=note)
     finally:
-        keys = [key async for key in client.scan_iter(match=f"{namespace}:*", count=5000)]
-        for start in range(0, len(keys), 5000):
-            await client.delete(*keys[start : start + 5000])
         await client.aclose()
+        drop_redis_keys(namespace, redis_url)
 
 
 def main() -> None:
@@ -313,9 +318,7 @@ def main() -> None:
         ours = {spec.name(namespace) for spec in CATALOGUE}
         ours |= {t for t in admin.list_topics(timeout=30).topics if t.startswith(f"{namespace}-")}
         delete_topics(admin, sorted(ours))
-        keys = list(client.scan_iter(match=f"{namespace}:*", count=5000))
-        for start in range(0, len(keys), 5000):
-            client.delete(*keys[start : start + 5000])
+        drop_redis_keys(namespace, args.redis)
 
 
 if __name__ == "__main__":

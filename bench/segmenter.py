@@ -49,6 +49,7 @@ from common import (
     cpu_figures,
     cpu_seconds,
     customer_events,
+    drop_redis_keys,
     produce_customer_events,
     record,
 )
@@ -321,10 +322,8 @@ async def events_in_process(events: int, customers: int, build_only: bool) -> No
         note = f"{len(records):,} events, Redis view, no Kafka"
         record("segmenter", "in-process CPU per event", cpu / count * 1e6, "µs", note=note)
     finally:
-        keys = [key async for key in redis.scan_iter(match=f"{settings.namespace}:*")]
-        for start in range(0, len(keys), 5000):
-            await redis.delete(*keys[start : start + 5000])
         await redis.aclose()
+        drop_redis_keys(settings.namespace)
 
 
 def main() -> None:
