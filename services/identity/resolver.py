@@ -147,7 +147,6 @@ class Resolver:
         resolved = []
         graph = self.graph
         for item, obs in items:
-            # most events tell the graph nothing new: resolved here, without a coroutine
             result = graph.plan_fast(obs, view) or await graph.plan(obs, view)
             outputs = outputs_of(result)
             if outputs:

@@ -168,14 +168,15 @@ class RedisGraph:
         return [v if v else None for v in values]
 
     def plan_fast(self, obs: Observation, view: View) -> Resolution | None:
+        """``obs`` resolved from the view alone when it tells the graph nothing new (most
+        events, without a coroutine), else None: :meth:`plan` it."""
         customer_id = view.fast(obs)
         return None if customer_id is None else Resolution(customer_id=customer_id)
 
     async def plan(self, obs: Observation, view: View) -> Resolution:
-        """Resolve ``obs`` against the batch's view and apply it there (no Redis write)."""
-        fast = self.plan_fast(obs, view)
-        if fast is not None:
-            return fast
+        """Resolve ``obs`` against the batch's view and apply it there (no Redis write);
+        for one :meth:`plan_fast` did not resolve (any other gets the same result, only
+        after loading its customer)."""
         await self.read(view, (i.key for i in obs.idents))
         owners = {i.key: e[0] for i in obs.idents if (e := view.owner(i.key)) is not None}
         await self._load_customers(view, set(owners.values()))
