@@ -163,11 +163,13 @@ def produce_waiting(
             producer.poll(0.1)
 
 
-def customer_events(events: int, customers: int) -> Iterator[tuple[bytes, bytes, HeaderList]]:
+def customer_events(
+    events: int, customers: int, *, end: datetime | None = None
+) -> Iterator[tuple[bytes, bytes, HeaderList]]:
     """The realistic mixed stream (``schemas.examples`` proportions) as customer.events
     messages (key, value, the routing headers identity writes), re-keyed to ``customers``
-    customers, ending now."""
-    now = datetime.now(UTC)
+    customers, one a second, the last one at ``end`` (default: now)."""
+    now = end or datetime.now(UTC)
     for index, event in enumerate(example_stream(events, seed=7)):
         customer = f"c{index % customers}"
         shifted = event.model_copy(update={"occurred_at": now - timedelta(seconds=events - index)})

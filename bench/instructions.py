@@ -1,6 +1,6 @@
 """Instructions per event, counted by valgrind: a figure this machine's noise can't move.
 
-    python bench/instructions.py [identity|segmenter] [--customers N] [--events N]
+    python bench/instructions.py [identity|segmenter|journey] [--customers N] [--events N]
 
 Timings here vary by ±20 % from one minute to the next (shared cores), so an A/B of a
 change worth 2 % needs many alternating rounds. Instructions don't vary. This runs a
@@ -11,6 +11,8 @@ one event costs, Kafka left out (and Redis's own work: only the client is counte
 - ``identity``: ``bench/identity.py --in-process``, the resolver on the real Redis.
 - ``segmenter``: ``bench/segmenter.py --in-process``, the customer-events handler (rows
   in a dict, the profile view on the real Redis).
+- ``journey``: ``bench/journey.py --in-process``, the customer-events handler (rows in a
+  dict, the reports on the real Redis, the clock on the events' own time).
 
 Run it on both sides of a change (a worktree's side with ``PYTHONPATH=<worktree>``): the
 ratio is the change's effect. Needs ``valgrind`` (Debian: ``apt-get install valgrind``);
@@ -32,7 +34,7 @@ from common import record
 
 BENCH = Path(__file__).resolve().parent
 REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
-DEFAULTS = {"identity": (3_000, 10_000), "segmenter": (20_000, 20_000)}
+DEFAULTS = {"identity": (3_000, 10_000), "segmenter": (20_000, 20_000), "journey": (5_000, 40_000)}
 
 
 def instructions(target: str, customers: int, events: int, *, build_only: bool) -> int:

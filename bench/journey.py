@@ -28,20 +28,23 @@ Needs KIZUNA_KAFKA / KIZUNA_REDIS (defaults: the local stack). Prints figures on
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import shutil
 import time
 import tracemalloc
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from common import (
     BenchWorker,
+    NoDeadLetters,
     clean_up,
     cpu_figures,
+    customer_events,
+    drop_redis_keys,
     histogram,
     produce_customer_events,
     produce_waiting,
@@ -57,11 +60,11 @@ from runtime.topics import ensure_topics
 from schemas.codec import encode
 from schemas.customer import CustomerEvent
 from schemas.examples import example_stream
-from schemas.topics import CUSTOMER_EVENTS
-from services.journey.adapters.codec import decode as decode_row
 from services.journey.adapters.codec import encode as encode_row
+from services.journey.adapters.reports import JourneyReports
 from services.journey.domain.policy import short_id
 from services.journey.domain.state import CustomerState, Entries, Instance, SendRecord
+from services.journey.processor import JourneyClock
 
 JOURNEY = "services.journey"
 EVENTS_METRIC = "kizuna_journey_events_total"
@@ -87,44 +90,94 @@ def throughput(events: int, customers: int, store: str) -> float:
         clean_up(admin, namespace)
 
 
-def in_process(events: int, customers: int) -> float:
-    """The same stream through decode + engine + row encode, no Kafka: the domain's share."""
-    from services.journey.adapters.scenarios import load_scenarios, load_stores
-    from services.journey.domain import engine
-    from services.journey.domain.catalogue import Catalogue, Context
+class _Emitter:
+    """Requests, conversions and control messages counted, not sent; each one
+    "acknowledged" at once (the unit of work waits for them before writing its rows)."""
+
+    def __init__(self) -> None:
+        self.requests = self.conversions = self.controls = 0
+
+    async def request(self, request: Any) -> Awaitable[Any]:
+        self.requests += 1
+        return _acknowledged()
+
+    async def conversion(self, conversion: Any) -> Awaitable[Any]:
+        self.conversions += 1
+        return _acknowledged()
+
+    async def control(self, partition: int, key: str, message: Any, *, wait: bool = False) -> None:
+        self.controls += 1
+
+
+async def _acknowledged() -> None:
+    return None
+
+
+class _EventClock(JourneyClock):
+    """The shop's clock is the events' own time: the same decisions (quiet hours, caps,
+    due times) at any hour the bench runs, so instruction counts repeat."""
+
+    def observe(self, at: float) -> None:
+        self.watermark = max(self.watermark, at)
+
+    def now(self) -> float:
+        return self.watermark
+
+
+# A fixed afternoon (14:00 JST) for the in-process stream's last event.
+IN_PROCESS_END = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
+
+
+async def events_in_process(events: int, customers: int, build_only: bool) -> float:
+    """The Kafka bench's stream through the worker's customer-events handler in this
+    process, in units of ``KIZUNA_JOURNEY_INPUT_BATCH``: the peek at the routing headers,
+    decode, engine, unit of work, row encode, reports flushed to the real Redis. Rows go
+    to a dict, requests are counted: Kafka is left out. Event-time clock ending at a
+    fixed instant, so deterministic enough to count instructions with
+    (``bench/instructions.py journey``; ``build_only``: the records are made but not
+    handled, the run whose instructions it subtracts)."""
+    from runtime.app import FAST_GC, tune_gc
+    from runtime.consumer import Record
+    from runtime.redis import create_redis
+    from services.journey.app import Handlers, _processor, load_context
     from services.journey.settings import JourneySettings
 
+    settings = load_settings().model_copy(update={"namespace": f"bench{uuid.uuid4().hex[:8]}"})
     journey = JourneySettings()
-    catalogue = Catalogue.of(load_scenarios(journey.scenarios_dir))
-    ctx = Context.of(catalogue, journey.policy(), load_stores(journey.stores_file))
-    relevant = catalogue.relevant_types()
-    now = datetime.now(UTC)
-    raws = []
-    for index, event in enumerate(example_stream(events, seed=7)):
-        shifted = event.model_copy(update={"occurred_at": now - timedelta(seconds=events - index)})
-        raws.append(
-            encode(
-                CustomerEvent(
-                    customer_id=f"c{index % customers}",
-                    identity_version=1,
-                    resolved_at=now,
-                    event=shifted,
-                )
-            )
-        )
+    redis = create_redis(settings)
+    emitter = _Emitter()
     table: dict[bytes, bytes] = {}
-    started = time.perf_counter()
-    clock = time.time()
-    for raw in raws:
-        if orjson.loads(raw)["event"]["type"] not in relevant:
-            continue
-        wrapped = CUSTOMER_EVENTS.adapter.validate_json(raw)
-        key = wrapped.customer_id.encode()
-        row = table.get(key)
-        state = decode_row(row)[0] if row is not None else None
-        result = engine.on_event(state, wrapped.customer_id, wrapped.event, clock, ctx)
-        table[key] = encode_row(result.state, 0)
-    return events / (time.perf_counter() - started)
+    topic = f"{settings.namespace}.customer.events"
+    records = [
+        Record(topic, 0, offset, key, value, headers)
+        for offset, (key, value, headers) in enumerate(
+            customer_events(events, customers, end=IN_PROCESS_END)
+        )
+    ]
+    try:
+        ctx = await load_context(settings, journey, redis)
+        reports = JourneyReports(redis, settings.namespace, journey.why_keep)
+        processor = _processor(settings, journey, ctx, table, emitter, reports, lambda: {0})
+        processor.clock = _EventClock(0.0)
+        handle = Handlers(processor, NoDeadLetters(), settings.max_message_bytes).customer_events
+        tune_gc(FAST_GC)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for start in range(0, 0 if build_only else len(records), journey.input_batch):
+            await handle(records[start : start + journey.input_batch])
+        await reports.flush()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        count = max(len(records), 1)
+        print(f"journey in-process: {len(records):,} customer events, {customers:,} customers")
+        print(f"{'events/s (in-process)':40} {len(records) / wall:12,.0f}")
+        print(f"{'CPU per event (µs)':40} {cpu / count * 1e6:12.1f}")
+        print(f"{'requests per event':40} {emitter.requests / count:12.3f}")
+        print(f"{'rows':40} {len(table):12,}")
+        note = f"{len(records):,} events, Redis reports, no Kafka"
+        record("journey", "in-process CPU per event", cpu / count * 1e6, "µs", note=note)
+        return len(records) / wall
+    finally:
+        await redis.aclose()
+        drop_redis_keys(settings.namespace)
 
 
 def pending_row(n: int, due: float, now: float) -> tuple[bytes, bytes]:
@@ -274,12 +327,18 @@ def main() -> None:
     parser.add_argument("--store", choices=["rocksdb", "memory"], default="rocksdb")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-timers", action="store_true", help="throughput only")
+    parser.add_argument(
+        "--in-process", action="store_true", help="the events through the handler, no Kafka"
+    )
+    parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.in_process:
+        asyncio.run(events_in_process(args.events, args.customers, args.build_only))
+        return
     store = f"{args.store}://"
     if not args.skip_throughput:
-        domain = in_process(args.events, args.customers)
-        print(f"events/s, in-process     {domain:,.0f} (decode + engine + row encode, no Kafka)")
-        note = f"{args.events:,} events, decode + engine + row encode, no Kafka"
+        domain = asyncio.run(events_in_process(args.events, args.customers, False))
+        note = f"{args.events:,} events, the handler with Redis reports, no Kafka"
         record("journey", "events/s, in-process", domain, "events/s", None, note)
         rate = throughput(args.events, args.customers, store)
         print(

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from schemas.customer import ID_HEADER, TIME_HEADER, TYPE_HEADER
+from schemas.customer import ROUTING_HEADER
 from schemas.notifications import SendNotification
 from services.journey.domain.policy import Policy
 from services.journey.messages import EventForwarded, FoldRequested, StateHandedOff
@@ -167,12 +167,12 @@ def test_when_a_customer_event_has_routing_headers_then_they_alone_decide_and_mo
     """The body is not read (here: not even JSON); without usable headers it would be."""
     later = datetime.fromtimestamp(AT + HOUR, UTC).isoformat()
     micros = str(int(AT + HOUR) * 1_000_000).encode()
-    headers = [(TYPE_HEADER, kind.encode()), (ID_HEADER, b"e-1"), (TIME_HEADER, micros)]
+    headers = [(ROUTING_HEADER, b"%s e-1 %s" % (kind.encode(), micros))]
     body = orjson.dumps({"event": {"type": kind, "occurred_at": later}})
     by_headers, by_body = processor(Recorder()), processor(Recorder())
 
     assert by_headers.wants(b"{not json", headers) == by_body.wants(body)
     assert by_headers.wants(b"{not json", headers) == (kind == "product_added")
     assert by_headers.clock.now() == by_body.clock.now() == AT + HOUR
-    iso = [*headers[:2], (TIME_HEADER, later.encode())]  # not epoch microseconds: unusable
+    iso = [(ROUTING_HEADER, b"%s e-1 %s" % (kind.encode(), later.encode()))]  # not epoch µs
     assert by_headers.wants(b"{not json", iso)  # so the body goes to the decoder
