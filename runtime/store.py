@@ -22,7 +22,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -58,6 +58,7 @@ def partition_rows(settings: Settings, name: str) -> Callable[[int], Rows]:
     if not settings.store.startswith("rocksdb"):
         return in_memory
     from faust.stores.rocksdb import RocksDBOptions  # rocksdict: only when asked for
+    from rocksdict import WriteOptions
 
     tuned = table_options(settings)
     options = RocksDBOptions(
@@ -66,13 +67,19 @@ def partition_rows(settings: Settings, name: str) -> Callable[[int], Rows]:
         max_write_buffer_number=tuned["max_write_buffer_number"],
     )
     base = Path(settings.data_dir) / f"{settings.namespace}-{name}"
+    # No write-ahead log: a partition's database is made afresh from the changelog each
+    # time it arrives, so RocksDB's own recovery never runs; the log only cost each
+    # write ~2 µs (~3.2 µs a put with it, ~1.0 without).
+    no_log = WriteOptions()
+    no_log.disable_wal = True  # type: ignore[method-assign,assignment]  # a property (stubs: method)
 
     def on_disk(partition: int) -> Rows:
         path = base / str(partition)
         shutil.rmtree(path, ignore_errors=True)
         path.parent.mkdir(parents=True, exist_ok=True)
-        rows: Rows = options.open(path)
-        return rows
+        rows = options.open(path)
+        rows.set_write_options(no_log)
+        return cast(Rows, rows)
 
     return on_disk
 
