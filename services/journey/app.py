@@ -40,7 +40,7 @@ from services.journey.adapters.partitioning import partition_function
 from services.journey.adapters.reports import JourneyReports
 from services.journey.adapters.scenarios import ScenarioArchive, load_scenarios, load_stores
 from services.journey.domain.catalogue import Catalogue, Context
-from services.journey.messages import CONTROL_ADAPTER, control_spec
+from services.journey.messages import CONTROL_ADAPTER, USED_CUSTOMER_EVENT, control_spec
 from services.journey.processor import JourneyClock, Processor
 from services.journey.settings import JourneySettings
 from services.journey.web import add_pages
@@ -133,7 +133,7 @@ class Handlers:
                     continue
                 got = await decode_event(
                     event,
-                    CUSTOMER_EVENTS.adapter,
+                    USED_CUSTOMER_EVENT,
                     self.dead_letters,
                     service=SERVICE,
                     max_bytes=self.limit,

@@ -33,7 +33,6 @@ from runtime.memory import release_free_memory
 from runtime.metrics import child
 from runtime.time_index import TimeIndex
 from schemas.customer import Headers, routing_of
-from schemas.events import RawEvent
 from schemas.identity import CustomersMerged, IdentityChange
 from schemas.journeys import JourneyConverted
 from schemas.notifications import NotificationOutcome, SendNotification
@@ -43,6 +42,7 @@ from services.journey.adapters.codec import decode, encode, next_due_of
 from services.journey.adapters.reports import JourneyReports
 from services.journey.domain import engine
 from services.journey.domain.catalogue import Context
+from services.journey.domain.facts import Event
 from services.journey.domain.outputs import Converted, Entered, Exited, Fired, Requested, Skipped
 from services.journey.domain.state import CustomerState
 from services.journey.messages import (
@@ -149,15 +149,15 @@ class Processor:
         raw = self.table.get(key)
         return (None, None) if raw is None else (decode(raw)[0], raw)
 
-    async def on_customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
+    async def on_customer_event(self, customer_id: str, event: Event, partition: int) -> None:
         await self.on_customer_events([(customer_id, event, partition)])
 
-    async def on_customer_events(self, events: Sequence[tuple[str, RawEvent, int]]) -> None:
+    async def on_customer_events(self, events: Sequence[tuple[str, Event, int]]) -> None:
         async with self.staging.unit():
             for customer_id, event, partition in events:
                 await self.customer_event(customer_id, event, partition)
 
-    async def customer_event(self, customer_id: str, event: RawEvent, partition: int) -> None:
+    async def customer_event(self, customer_id: str, event: Event, partition: int) -> None:
         """One event, inside ``staging.unit()`` (the agent peeks at each event in order
         with :meth:`wants`, which moves the clock, then hands it here)."""
         state, raw = self.load(customer_id)

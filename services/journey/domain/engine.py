@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from schemas.events import RawEvent
 from schemas.notifications import NotificationOutcome
 from schemas.segments import SegmentChanged
 from services.journey.domain import facts
@@ -32,7 +31,7 @@ class Result:
 
 
 def on_event(
-    state: CustomerState | None, customer_id: str, event: RawEvent, now: float, ctx: Context
+    state: CustomerState | None, customer_id: str, event: facts.Event, now: float, ctx: Context
 ) -> Result:
     state = state if state is not None else CustomerState()
     result = Result(state)
@@ -178,7 +177,7 @@ def _resolve_waits(
 
 def _exit_and_convert(
     state: CustomerState,
-    event: RawEvent,
+    event: facts.Event,
     purchase: facts.PurchaseFact | None,
     at: float,
     ctx: Context,
@@ -221,7 +220,7 @@ def _exit_and_convert(
 def _visit_stores(
     state: CustomerState,
     customer_id: str,
-    event: RawEvent,
+    event: facts.Event,
     at: float,
     now: float,
     ctx: Context,

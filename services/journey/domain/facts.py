@@ -5,10 +5,10 @@ the event types conditions ask about. Also reading values out of event payloads.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from schemas.channels import Purpose
-from schemas.events import RawEvent
 from services.journey.domain.catalogue import PURCHASES, Context
 from services.journey.domain.entry import Trigger
 from services.journey.domain.scenario import Scenario
@@ -18,13 +18,27 @@ KEEP_PURCHASES = 10
 MAX_CART_PRODUCTS = 5
 
 
+class Event(Protocol):
+    """What the engine reads of an event: a ``schemas.events.RawEvent``, or the fields
+    of it the journey decodes (``services.journey.messages.UsedEvent``)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def payload(self) -> Any: ...
+
+
 @dataclass(frozen=True, slots=True)
 class PurchaseFact:
     order_id: str | None
     amount: int
 
 
-def learn(state: CustomerState, event: RawEvent, at: float, ctx: Context) -> PurchaseFact | None:
+def learn(state: CustomerState, event: Event, at: float, ctx: Context) -> PurchaseFact | None:
     p: Any = event.payload
     kind = event.type
     if kind in ctx.tracked:
@@ -48,7 +62,7 @@ def learn(state: CustomerState, event: RawEvent, at: float, ctx: Context) -> Pur
     return None
 
 
-def order_id_of(event: RawEvent) -> str | None:
+def order_id_of(event: Event) -> str | None:
     """Orders and store receipts share one id space: ``store:receipt`` for the POS."""
     p: Any = event.payload
     if event.type == "pos_purchased":
@@ -92,11 +106,11 @@ def value_at(payload: Any, path: str | None) -> Any:
     return current
 
 
-def where_matches(where: dict[str, Any], event: RawEvent) -> bool:
+def where_matches(where: dict[str, Any], event: Event) -> bool:
     return all(value_at(event.payload, path) == wanted for path, wanted in where.items())
 
 
-def trigger_of(scenario: Scenario, event: RawEvent, at: float) -> Trigger:
+def trigger_of(scenario: Scenario, event: Event, at: float) -> Trigger:
     key = value_at(event.payload, scenario.entry.key) if scenario.entry.key else None
     return Trigger(
         event_id=event.event_id,
@@ -107,7 +121,7 @@ def trigger_of(scenario: Scenario, event: RawEvent, at: float) -> Trigger:
     )
 
 
-def value_of(event: RawEvent) -> int:
+def value_of(event: Event) -> int:
     p: Any = event.payload
     if event.type in ("product_added",):
         return int((p.product.price or 0) * p.quantity)
@@ -118,7 +132,7 @@ def value_of(event: RawEvent) -> int:
     return 0
 
 
-def data_of(event: RawEvent) -> dict[str, Any]:
+def data_of(event: Event) -> dict[str, Any]:
     """Template data from the triggering event: the items, their total, the order."""
     p: Any = event.payload
     if event.type in ("product_added", "product_viewed"):
