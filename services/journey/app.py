@@ -125,7 +125,7 @@ class Handlers:
 
     async def customer_events(self, events: Sequence[Any]) -> None:
         processor, skipped = self.processor, 0
-        async with processor.staging.unit():
+        async with processor.unit():
             for event in events:  # in order: each one moves the clock at its own turn
                 message = event.message
                 if not processor.wants(message.value or b"", message.headers):
@@ -141,8 +141,8 @@ class Handlers:
                 if got is not None:
                     value = got.value
                     await processor.customer_event(value.customer_id, value.event, got.partition)
-        if skipped:
-            metrics.EVENTS_SKIPPED.inc(skipped)
+            if skipped:
+                processor.tally(metrics.EVENTS_SKIPPED, skipped)
         await processor.maybe_flush()
 
     async def segment_changes(self, events: Sequence[Any]) -> None:

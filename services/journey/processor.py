@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -118,6 +119,24 @@ class Processor:
         self.index = TimeIndex()
         self.staging: Staging[CustomerState] = Staging(table)
         self.relevant = ctx.catalogue.relevant_types()
+        self._tally: dict[Any, float] = {}  # metric child -> amount, this unit's
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[None]:
+        """A unit of work (:meth:`Staging.unit`). What it counted reaches the metrics
+        at its end, one ``inc`` per metric and label set instead of one per output
+        (~0.6 µs each); a unit that failed counts nothing (its inputs are read again)."""
+        try:
+            async with self.staging.unit():
+                yield
+            for counter, amount in self._tally.items():
+                counter.inc(amount)
+        finally:
+            self._tally.clear()
+
+    def tally(self, counter: Any, amount: float = 1) -> None:
+        """Count ``amount`` on ``counter`` (a metric's child) when the unit ends."""
+        self._tally[counter] = self._tally.get(counter, 0) + amount
 
     # -- intake ------------------------------------------------------------------
 
@@ -153,12 +172,12 @@ class Processor:
         await self.on_customer_events([(customer_id, event, partition)])
 
     async def on_customer_events(self, events: Sequence[tuple[str, Event, int]]) -> None:
-        async with self.staging.unit():
+        async with self.unit():
             for customer_id, event, partition in events:
                 await self.customer_event(customer_id, event, partition)
 
     async def customer_event(self, customer_id: str, event: Event, partition: int) -> None:
-        """One event, inside ``staging.unit()`` (the agent peeks at each event in order
+        """One event, inside :meth:`unit` (the agent peeks at each event in order
         with :meth:`wants`, which moves the clock, then hands it here)."""
         state, raw = self.load(customer_id)
         if state is not None and state.absorbed_into is not None:
@@ -167,12 +186,12 @@ class Processor:
             survivor = state.absorbed_into
             await self.emitter.control(self.partition_of(survivor), survivor, forwarded, wait=True)
             return
-        metrics.EVENTS_APPLIED.inc()
+        self.tally(metrics.EVENTS_APPLIED)
         result = engine.on_event(state, customer_id, event, self.clock.now(), self.ctx)
         await self.apply(customer_id, result, partition, raw)
 
     async def on_segment_changes(self, changes: Sequence[tuple[SegmentChanged, int]]) -> None:
-        async with self.staging.unit():
+        async with self.unit():
             for change, partition in changes:
                 state, raw = self.load(change.customer_id)
                 if state is not None and state.absorbed_into is not None:
@@ -182,7 +201,7 @@ class Processor:
                 await self.apply(change.customer_id, result, partition, raw)
 
     async def on_outcomes(self, outcomes: Sequence[tuple[NotificationOutcome, int]]) -> None:
-        async with self.staging.unit():
+        async with self.unit():
             for outcome, partition in outcomes:
                 state, raw = self.load(outcome.customer_id)
                 if state is None or not state.sends:
@@ -204,7 +223,7 @@ class Processor:
             metrics.MERGE_REQUESTED.inc()
 
     async def on_control(self, message: ControlMessage, partition: int) -> None:
-        async with self.staging.unit():
+        async with self.unit():
             await self._control(message, partition)
 
     async def _control(self, message: ControlMessage, partition: int) -> None:
@@ -286,21 +305,22 @@ class Processor:
         self.store(customer_id, result.state, partition, before)
 
     def count(self, customer_id: str, output: Any) -> None:
+        tally = self.tally
         if isinstance(output, Requested):
             r = output.request
-            child(metrics.REQUESTED, r.journey_id or "", r.channels[0].value).inc()
+            tally(child(metrics.REQUESTED, r.journey_id or "", r.channels[0].value))
         elif isinstance(output, Entered):
-            child(metrics.ENTERED, output.journey, output.variant).inc()
+            tally(child(metrics.ENTERED, output.journey, output.variant))
         elif isinstance(output, Exited):
-            child(metrics.EXITED, output.journey, output.reason.split(":")[0]).inc()
+            tally(child(metrics.EXITED, output.journey, output.reason.split(":")[0]))
         elif isinstance(output, Skipped):
-            child(metrics.SKIPPED, output.reason).inc()
+            tally(child(metrics.SKIPPED, output.reason))
         elif isinstance(output, Converted):
-            child(metrics.CONVERSIONS, output.journey, output.variant).inc()
-            child(metrics.REVENUE, output.journey).inc(output.amount)
+            tally(child(metrics.CONVERSIONS, output.journey, output.variant))
+            tally(child(metrics.REVENUE, output.journey), output.amount)
             if output.recovered:
-                child(metrics.RECOVERED, output.journey).inc()
-                child(metrics.RECOVERED_REVENUE, output.journey).inc(output.amount)
+                tally(child(metrics.RECOVERED, output.journey))
+                tally(child(metrics.RECOVERED_REVENUE, output.journey), output.amount)
         elif isinstance(output, Fired):
             metrics.LATENESS.observe(max(0.0, output.lateness))
             return

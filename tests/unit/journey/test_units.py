@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from schemas.customer import ROUTING_HEADER
 from schemas.notifications import SendNotification
@@ -176,3 +177,39 @@ def test_when_a_customer_event_has_routing_headers_then_they_alone_decide_and_mo
     assert by_headers.clock.now() == by_body.clock.now() == AT + HOUR
     iso = [(ROUTING_HEADER, b"%s e-1 %s" % (kind.encode(), later.encode()))]  # not epoch µs
     assert by_headers.wants(b"{not json", iso)  # so the body goes to the decoder
+
+
+def _count(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_when_a_unit_ends_then_what_it_did_is_counted_and_a_failed_unit_counts_nothing() -> (
+    None
+):
+    """Counts are kept per unit and reach the metrics once at its end; a unit that
+    failed (its inputs are read again) counts nothing."""
+    applied = ("kizuna_journey_events_total", {"handling": "applied"})
+    requested = (
+        "kizuna_journey_notifications_requested_total",
+        {"journey": "test_journey", "channel": "line"},
+    )
+    entered = ("kizuna_journey_entered_total", {"journey": "test_journey", "variant": "default"})
+    before = [_count(name, **labels) for name, labels in (applied, requested, entered)]
+    emitter = Recorder()
+    journeys = processor(emitter)
+    batch = [("c1", followed(AT - HOUR), 2), ("c1", added(AT), 2), ("c2", added(AT), 2)]
+
+    await journeys.on_customer_events(batch)
+
+    after = [_count(name, **labels) for name, labels in (applied, requested, entered)]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [3, 1, 2]
+
+    async def refused(request: SendNotification) -> Awaitable[Any]:
+        failed = asyncio.get_running_loop().create_future()
+        failed.set_exception(RuntimeError("broker refused"))
+        return failed
+
+    emitter.request = refused  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await journeys.on_customer_events([("c3", followed(AT - HOUR), 2), ("c3", added(AT), 2)])
+    assert [_count(name, **labels) for name, labels in (applied, requested, entered)] == after
