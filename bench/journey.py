@@ -164,7 +164,7 @@ async def events_in_process(events: int, customers: int, build_only: bool) -> fl
         cpu, wall = time.process_time(), time.perf_counter()
         for start in range(0, 0 if build_only else len(records), journey.input_batch):
             await handle(records[start : start + journey.input_batch])
-        await reports.flush()
+        await processor.flush_reports()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         count = max(len(records), 1)
         print(f"journey in-process: {len(records):,} customer events, {customers:,} customers")

@@ -12,12 +12,13 @@ from typing import Any
 import orjson
 import pytest
 from prometheus_client import REGISTRY
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from schemas.customer import ROUTING_HEADER
 from schemas.notifications import SendNotification
 from services.journey.domain.policy import Policy
 from services.journey.messages import EventForwarded, FoldRequested, StateHandedOff
-from services.journey.processor import Processor
+from services.journey.processor import REPORT_BACKLOG, Processor
 from tests.unit.journey.builders import (
     HOUR,
     EventClock,
@@ -213,3 +214,88 @@ async def test_when_a_unit_ends_then_what_it_did_is_counted_and_a_failed_unit_co
     with pytest.raises(RuntimeError):
         await journeys.on_customer_events([("c3", followed(AT - HOUR), 2), ("c3", added(AT), 2)])
     assert [_count(name, **labels) for name, labels in (applied, requested, entered)] == after
+
+
+class HeldReports:
+    """Reports whose flush waits until released (Redis busy), or fails with ``fail``."""
+
+    def __init__(self) -> None:
+        self.facts, self.flushes, self.fail = 0, 0, None
+        self.release = asyncio.Event()
+
+    def stage(self, customer_id: str, output: Any) -> None:
+        self.facts += 1
+
+    def pending(self) -> int:
+        return self.facts
+
+    async def flush(self) -> int:
+        self.flushes += 1
+        taken, self.facts = self.facts, 0
+        await self.release.wait()
+        if self.fail is not None:
+            self.facts += taken  # kept for the next flush, as JourneyReports does
+            raise self.fail
+        return taken
+
+
+def reporting(reports: HeldReports) -> Processor:
+    return Processor(
+        CountingTable(),
+        context_factory(scenario_factory(steps=AT_ONCE), policy=Policy(quiet_hours=None)),
+        Recorder(),
+        reports,  # type: ignore[arg-type]
+        partition_of=lambda _: 2,
+        owned=lambda: {2},
+        clock=EventClock(AT - 2 * HOUR),
+        flush_batch=2,
+    )
+
+
+async def test_when_reports_are_due_then_they_go_to_redis_while_the_next_batch_is_handled() -> None:
+    reports = HeldReports()
+    journeys = reporting(reports)
+    reports.facts = 2
+
+    await asyncio.wait_for(journeys.maybe_flush(), 1)  # not waiting for Redis
+    await asyncio.sleep(0)  # the flush took the two and waits for Redis
+    reports.facts += 3
+    await asyncio.wait_for(journeys.maybe_flush(), 1)  # one flush at a time
+
+    assert (reports.flushes, reports.pending()) == (1, 3)
+    reports.release.set()
+    await journeys.flush_reports()
+    assert (reports.flushes, reports.pending()) == (2, 0)
+
+
+async def test_when_redis_falls_far_behind_then_the_handler_waits_for_it() -> None:
+    reports = HeldReports()
+    journeys = reporting(reports)
+    reports.facts = 2
+    await journeys.maybe_flush()
+    await asyncio.sleep(0)  # the flush took the two and waits for Redis
+    reports.facts = 2 * REPORT_BACKLOG
+
+    waiting = asyncio.ensure_future(journeys.maybe_flush())
+    await asyncio.sleep(0.05)
+
+    assert not waiting.done()
+    reports.release.set()
+    await asyncio.wait_for(waiting, 1)
+    assert (reports.flushes, reports.pending()) == (2, 0)
+
+
+async def test_when_redis_is_down_then_a_background_flush_keeps_the_facts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reports = HeldReports()
+    reports.fail = RedisConnectionError("connection refused")  # type: ignore[assignment]
+    reports.release.set()
+    journeys = reporting(reports)
+    reports.facts = 3
+
+    await journeys.maybe_flush()
+    await asyncio.sleep(0.01)  # the background flush ran and failed
+
+    assert reports.pending() == 3
+    assert "Redis unavailable" in caplog.text
