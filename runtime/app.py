@@ -101,7 +101,9 @@ FAST_GC = (50_000, 20, 100)
 CPYTHON_GC = (700, 10, 10)
 """CPython's thresholds: the journey keeps them. Collected rarely, the garbage of a due
 index rebuild fragments the heap around the index: 1M pending timers took ~300 B of RSS
-each instead of ~267 (its target is 300), for ~15 % more events per second."""
+each instead of ~267 (its target is 300). (It once gained ~15 % more events per second
+with FAST_GC; on 2026-12-05, after its decoding and reports changed, no longer: 3
+alternating pairs within noise.)"""
 
 
 def run_worker(
