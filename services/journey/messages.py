@@ -22,7 +22,7 @@ class UsedFields(BaseModel):
     """What the journey engine reads of a raw event: its type, id, time and payload.
     Identity validated the whole event before it wrote customer.events; the journey
     validates what it reads (a bad one is dead-lettered) and skips the identifiers and
-    the context (~3.5 µs of a product view's ~12 µs decode; the segmenter reads seen-only
+    the context (~3 µs of a product view's ~7.4 µs decode; the segmenter reads seen-only
     events the same way). A forwarded event carries these fields alone."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", from_attributes=True)

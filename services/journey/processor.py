@@ -131,13 +131,16 @@ class Processor:
         """A unit of work (:meth:`Staging.unit`). What it counted reaches the metrics
         at its end, one ``inc`` per metric and label set instead of one per output
         (~0.6 µs each); a unit that failed counts nothing (its inputs are read again)."""
+        running = False  # (a unit cancelled while it waits for its turn owns no tally)
         try:
             async with self.staging.unit():
+                running = True
                 yield
             for counter, amount in self._tally.items():
                 counter.inc(amount)
         finally:
-            self._tally.clear()
+            if running:
+                self._tally.clear()
 
     def tally(self, counter: Any, amount: float = 1) -> None:
         """Count ``amount`` on ``counter`` (a metric's child) when the unit ends."""
