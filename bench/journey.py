@@ -3,7 +3,7 @@ timer firing with 1,000,000 timers pending.
 
     python bench/journey.py [--events 100000] [--customers 20000] [--timers 1000000]
                             [--fire-rate 200] [--window 60] [--store rocksdb]
-                            [--skip-throughput | --skip-timers]
+                            [--skip-throughput | --skip-timers | --in-process]
 
 1. Throughput: a realistic mixed stream (schemas.examples proportions: mostly page and
    product views, some carts, orders, receipts, consents, locations) re-keyed to
@@ -21,6 +21,9 @@ timer firing with 1,000,000 timers pending.
    (tracemalloc, in-process), the row size, and the p99 of
    ``kizuna_journey_timer_lateness_seconds`` over the window (each firing also requests
    a notification and rewrites its row, as in production).
+3. ``--in-process`` (also printed before (1)): the same stream through the worker's
+   customer-events handler in this process, Kafka left out, on the events' own clock:
+   CPU per event, and what ``bench/instructions.py journey`` counts.
 
 Needs KIZUNA_KAFKA / KIZUNA_REDIS (defaults: the local stack). Prints figures only.
 """
@@ -136,7 +139,7 @@ async def events_in_process(events: int, customers: int, build_only: bool) -> fl
     fixed instant, so deterministic enough to count instructions with
     (``bench/instructions.py journey``; ``build_only``: the records are made but not
     handled, the run whose instructions it subtracts)."""
-    from runtime.app import FAST_GC, tune_gc
+    from runtime.app import CPYTHON_GC, tune_gc
     from runtime.consumer import Record
     from runtime.redis import create_redis
     from services.journey.app import Handlers, _processor, load_context
@@ -160,7 +163,7 @@ async def events_in_process(events: int, customers: int, build_only: bool) -> fl
         processor = _processor(settings, journey, ctx, table, emitter, reports, lambda: {0})
         processor.clock = _EventClock(0.0)
         handle = Handlers(processor, NoDeadLetters(), settings.max_message_bytes).customer_events
-        tune_gc(FAST_GC)
+        tune_gc(CPYTHON_GC)  # the journey worker's (services/journey/__main__.py)
         cpu, wall = time.process_time(), time.perf_counter()
         for start in range(0, 0 if build_only else len(records), journey.input_batch):
             await handle(records[start : start + journey.input_batch])
