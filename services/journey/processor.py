@@ -354,8 +354,7 @@ class Processor:
         if self._flushing is not None and not self._flushing.done():
             if pending < self.flush_batch * REPORT_BACKLOG:
                 return
-            await asyncio.wait([self._flushing])
-            await self.reports.flush()
+            await self.flush_reports()
             return
         self._flushing = asyncio.ensure_future(self._flush_in_background())
 
