@@ -67,7 +67,7 @@ from services.journey.adapters.codec import encode as encode_row
 from services.journey.adapters.reports import JourneyReports
 from services.journey.domain.policy import short_id
 from services.journey.domain.state import CustomerState, Entries, Instance, SendRecord
-from services.journey.processor import JourneyClock
+from services.journey.processor import EventClock
 
 JOURNEY = "services.journey"
 EVENTS_METRIC = "kizuna_journey_events_total"
@@ -116,17 +116,6 @@ async def _acknowledged() -> None:
     return None
 
 
-class _EventClock(JourneyClock):
-    """The shop's clock is the events' own time: the same decisions (quiet hours, caps,
-    due times) at any hour the bench runs, so instruction counts repeat."""
-
-    def observe(self, at: float) -> None:
-        self.watermark = max(self.watermark, at)
-
-    def now(self) -> float:
-        return self.watermark
-
-
 # A fixed afternoon (14:00 JST) for the in-process stream's last event.
 IN_PROCESS_END = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 
@@ -161,7 +150,7 @@ async def events_in_process(events: int, customers: int, build_only: bool) -> fl
         ctx = await load_context(settings, journey, redis)
         reports = JourneyReports(redis, settings.namespace, journey.why_keep)
         processor = _processor(settings, journey, ctx, table, emitter, reports, lambda: {0})
-        processor.clock = _EventClock(0.0)
+        processor.clock = EventClock()  # the events' own time: repeats at any hour
         handle = Handlers(processor, NoDeadLetters(), settings.max_message_bytes).customer_events
         tune_gc(CPYTHON_GC)  # the journey worker's (services/journey/__main__.py)
         cpu, wall = time.process_time(), time.perf_counter()

@@ -93,6 +93,23 @@ class JourneyClock:
         return max(time.time(), self.watermark)
 
 
+class EventClock(JourneyClock):
+    """The shop's clock on event time alone, from ``start``, never the wall clock: the
+    same decisions (quiet hours, caps, due times) whenever it runs. For tests with
+    fixed dates and for measurements that must repeat (``bench/journey.py
+    --in-process``)."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        super().__init__(skew_seconds=0)
+        self.watermark = start
+
+    def observe(self, at: float) -> None:
+        self.watermark = max(self.watermark, at)
+
+    def now(self) -> float:
+        return self.watermark
+
+
 class Emitter(Protocol):
     """Sends return their delivery (awaited only where a row must not get ahead of it)."""
 

@@ -48,7 +48,7 @@ from services.journey.adapters.scenarios import load_scenarios, load_stores
 from services.journey.domain.catalogue import Catalogue, Context
 from services.journey.domain.policy import Policy
 from services.journey.domain.scenario import Scenario
-from services.journey.processor import JourneyClock
+from services.journey.processor import EventClock  # noqa: F401  (the tests' clock)
 
 JST = ZoneInfo("Asia/Tokyo")
 SHIPPED = Path(__file__).resolve().parents[3] / "services" / "journey"
@@ -226,21 +226,6 @@ class Story:
 
 
 # -- fakes for the processor (the worker's wiring) -----------------------------------
-
-
-class EventClock(JourneyClock):
-    """The shop's clock in tests: event time only, from ``start``, never the wall clock
-    (which would overtake the tests' fixed dates one day)."""
-
-    def __init__(self, start: float) -> None:
-        super().__init__(skew_seconds=0)
-        self.watermark = start
-
-    def observe(self, at: float) -> None:
-        self.watermark = max(self.watermark, at)
-
-    def now(self) -> float:
-        return self.watermark
 
 
 class Recorder:
