@@ -19,7 +19,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -211,6 +212,45 @@ def cpu_figures(bench: str, cpu: float, wall: float, events: int) -> None:
     print(f"{'worker busy (share of one core)':40} {busy:12.0%}")
     record(bench, "worker CPU per event", per_event, "µs", note="user + system, all threads")
     record(bench, "worker busy (share of one core)", busy * 100, "%")
+
+
+def in_process_figures(
+    bench: str, events: int, cpu: float, wall: float, note: str, rate: str = "events/s"
+) -> None:
+    """Print and record an in-process run's rate and CPU per event (Kafka left out)."""
+    per_event = cpu / max(events, 1) * 1e6
+    print(f"{rate + ' (in-process)':40} {events / wall:12,.0f}")
+    print(f"{'CPU per event (µs)':40} {per_event:12.1f}")
+    record(bench, "in-process CPU per event", per_event, "µs", note=note)
+
+
+class CountingEmitter:
+    """A worker's emitter in an in-process bench: what it would send is counted by kind
+    (``sent``), not sent; each send is "acknowledged" at once (a unit of work waits for
+    the acknowledgements before it writes its rows)."""
+
+    def __init__(self) -> None:
+        self.sent: Counter[str] = Counter()
+
+    async def segment_changed(self, change: Any) -> Awaitable[Any]:
+        return self._count("segment_changed")
+
+    async def request(self, request: Any) -> Awaitable[Any]:
+        return self._count("request")
+
+    async def conversion(self, conversion: Any) -> Awaitable[Any]:
+        return self._count("conversion")
+
+    async def control(self, partition: int, key: str, message: Any, *, wait: bool = False) -> None:
+        self.sent["control"] += 1
+
+    def _count(self, kind: str) -> Awaitable[None]:
+        self.sent[kind] += 1
+        return _acknowledged()
+
+
+async def _acknowledged() -> None:
+    return None
 
 
 def free_port() -> int:

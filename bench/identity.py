@@ -36,6 +36,7 @@ from common import (
     cpu_figures,
     cpu_seconds,
     drop_redis_keys,
+    in_process_figures,
     produce_waiting,
     record,
 )
@@ -222,12 +223,10 @@ async def in_process(customers: int, events: int, redis_url: str, build_only: bo
         gc.callbacks.remove(timing)
         count = max(len(timed), 1)
         print(f"identity in-process: {customers:,} warm customers, {len(timed):,} timed events")
-        print(f"{'resolved events/s (in-process)':40} {len(timed) / wall:12,.0f}")
-        print(f"{'CPU per event (µs)':40} {cpu / count * 1e6:12.1f}")
+        note = f"{len(timed):,} events, Redis, no Kafka"
+        in_process_figures("identity", len(timed), cpu, wall, note, rate="resolved events/s")
         print(f"{'of which the GC (µs)':40} {collected[0] / count * 1e6:12.1f}")
         print(f"{'outputs per event':40} {sink.messages / count:12.2f}")
-        note = f"{len(timed):,} events, Redis, no Kafka"
-        record("identity", "in-process CPU per event", cpu / count * 1e6, "µs", note=note)
     finally:
         await client.aclose()
         drop_redis_keys(namespace, redis_url)

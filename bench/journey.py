@@ -37,18 +37,20 @@ import shutil
 import time
 import tracemalloc
 import uuid
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from common import (
     BenchWorker,
+    CountingEmitter,
     NoDeadLetters,
     clean_up,
     cpu_figures,
     customer_events,
     drop_redis_keys,
     histogram,
+    in_process_figures,
     produce_customer_events,
     produce_waiting,
     quantile,
@@ -93,29 +95,6 @@ def throughput(events: int, customers: int, store: str) -> float:
         clean_up(admin, namespace)
 
 
-class _Emitter:
-    """Requests, conversions and control messages counted, not sent; each one
-    "acknowledged" at once (the unit of work waits for them before writing its rows)."""
-
-    def __init__(self) -> None:
-        self.requests = self.conversions = self.controls = 0
-
-    async def request(self, request: Any) -> Awaitable[Any]:
-        self.requests += 1
-        return _acknowledged()
-
-    async def conversion(self, conversion: Any) -> Awaitable[Any]:
-        self.conversions += 1
-        return _acknowledged()
-
-    async def control(self, partition: int, key: str, message: Any, *, wait: bool = False) -> None:
-        self.controls += 1
-
-
-async def _acknowledged() -> None:
-    return None
-
-
 # A fixed afternoon (14:00 JST) for the in-process stream's last event.
 IN_PROCESS_END = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 
@@ -137,7 +116,7 @@ async def events_in_process(events: int, customers: int, build_only: bool) -> fl
     settings = load_settings().model_copy(update={"namespace": f"bench{uuid.uuid4().hex[:8]}"})
     journey = JourneySettings()
     redis = create_redis(settings)
-    emitter = _Emitter()
+    emitter = CountingEmitter()
     table: dict[bytes, bytes] = {}
     topic = f"{settings.namespace}.customer.events"
     records = [
@@ -160,12 +139,10 @@ async def events_in_process(events: int, customers: int, build_only: bool) -> fl
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         count = max(len(records), 1)
         print(f"journey in-process: {len(records):,} customer events, {customers:,} customers")
-        print(f"{'events/s (in-process)':40} {len(records) / wall:12,.0f}")
-        print(f"{'CPU per event (µs)':40} {cpu / count * 1e6:12.1f}")
-        print(f"{'requests per event':40} {emitter.requests / count:12.3f}")
-        print(f"{'rows':40} {len(table):12,}")
         note = f"{len(records):,} events, Redis reports, no Kafka"
-        record("journey", "in-process CPU per event", cpu / count * 1e6, "µs", note=note)
+        in_process_figures("journey", len(records), cpu, wall, note)
+        print(f"{'requests per event':40} {emitter.sent['request'] / count:12.3f}")
+        print(f"{'rows':40} {len(table):12,}")
         return len(records) / wall
     finally:
         await redis.aclose()

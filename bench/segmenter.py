@@ -38,18 +38,18 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from common import (
+    CountingEmitter,
     NoDeadLetters,
     clean_up,
     cpu_figures,
     cpu_seconds,
     customer_events,
     drop_redis_keys,
+    in_process_figures,
     produce_customer_events,
     record,
 )
@@ -262,25 +262,6 @@ def sweep_bench(count: int, worker_per_due: float | None) -> None:
             record("segmenter", f"worker sweep projected, {label}", projected, "s", None, note)
 
 
-class _Emitter:
-    """Segment changes and control messages counted, not sent; each change "acknowledged"
-    at once (the unit of work waits for acknowledgements before writing its rows)."""
-
-    def __init__(self) -> None:
-        self.sent = 0
-
-    async def segment_changed(self, change: Any) -> Awaitable[Any]:
-        self.sent += 1
-        return _acknowledged()
-
-    async def control(self, partition: int, key: str, message: Any, *, wait: bool = False) -> None:
-        self.sent += 1
-
-
-async def _acknowledged() -> None:
-    return None
-
-
 async def events_in_process(events: int, customers: int, build_only: bool) -> None:
     """The Kafka bench's stream through the worker's customer-events handler in this
     process, in units of ``KIZUNA_SEGMENTER_INPUT_BATCH``: routing headers, decode,
@@ -297,7 +278,7 @@ async def events_in_process(events: int, customers: int, build_only: bool) -> No
     settings = load_settings().model_copy(update={"namespace": f"bench{uuid.uuid4().hex[:8]}"})
     seg = SegmenterSettings()
     redis = create_redis(settings)
-    emitter = _Emitter()
+    emitter = CountingEmitter()
     table: dict[bytes, bytes] = {}
     processor = _processor(settings, seg, table, emitter, redis, lambda: {0})
     handle = _customer_events(processor, NoDeadLetters(), settings.max_message_bytes)
@@ -316,11 +297,10 @@ async def events_in_process(events: int, customers: int, build_only: bool) -> No
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         count = max(len(records), 1)
         print(f"segmenter in-process: {len(records):,} customer events, {customers:,} customers")
-        print(f"{'events/s (in-process)':40} {len(records) / wall:12,.0f}")
-        print(f"{'CPU per event (µs)':40} {cpu / count * 1e6:12.1f}")
-        print(f"{'segment changes per event':40} {emitter.sent / count:12.3f}")
         note = f"{len(records):,} events, Redis view, no Kafka"
-        record("segmenter", "in-process CPU per event", cpu / count * 1e6, "µs", note=note)
+        in_process_figures("segmenter", len(records), cpu, wall, note)
+        sent = emitter.sent["segment_changed"] + emitter.sent["control"]
+        print(f"{'segment changes per event':40} {sent / count:12.3f}")
     finally:
         await redis.aclose()
         drop_redis_keys(settings.namespace)
