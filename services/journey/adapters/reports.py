@@ -18,6 +18,10 @@ FACT_TTL_SECONDS = 120 * 86_400
 # re-entry refusals happen on every product view of a browsing customer: counted in the
 # metrics, not written per customer
 QUIET_REFUSALS = frozenset({"cooldown", "entered_before", "max_entries"})
+# nor counted in a journey's report: an audience refusal (e.g. the F2 nudge's trigger, an
+# order, by a repeat buyer) says the customer was not meant for it, on every such order
+# (a fact key each, kept FACT_TTL_SECONDS); the metrics and her "why" history still say so
+UNCOUNTED_REFUSALS = QUIET_REFUSALS | {"audience"}
 WHY_TTL_SECONDS = 90 * 86_400
 
 COUNT_ONCE = """
@@ -63,7 +67,7 @@ class JourneyReports:
         return f"{self.ns}:journey:why:{customer_id}"
 
     def stage(self, customer_id: str, output: Output) -> None:
-        fact = self._fact(output)
+        fact = self._fact(customer_id, output)
         if fact is not None:
             self._facts.append(fact)
         if isinstance(output, Skipped) and output.reason not in QUIET_REFUSALS:
@@ -77,7 +81,7 @@ class JourneyReports:
             }
             self._why.append((customer_id, orjson.dumps(record)))
 
-    def _fact(self, o: Output) -> list[Any] | None:
+    def _fact(self, customer_id: str, o: Output) -> list[Any] | None:
         dedupe = f"{self.ns}:journey:fact:"
         if isinstance(o, Entered):
             incs = [f"entered:{o.variant}", 1, f"value:{o.variant}", o.value]
@@ -100,8 +104,10 @@ class JourneyReports:
                 self.report_key(o.journey),
                 [f"exited:{o.reason}", 1],
             ]
-        if isinstance(o, Skipped) and o.final and o.reason not in QUIET_REFUSALS:
-            fid = f"k:{o.journey}:{o.instance_id}:{o.step}:{o.reason}:{o.at}"
+        if isinstance(o, Skipped) and o.final and o.reason not in UNCOUNTED_REFUSALS:
+            # her id too: a refused entry has no instance, and two customers refused
+            # at the same instant are two skips
+            fid = f"k:{o.journey}:{customer_id}:{o.instance_id}:{o.step}:{o.reason}:{o.at}"
             return [dedupe + fid, self.report_key(o.journey), [f"skipped:{o.reason}", 1]]
         return None
 
