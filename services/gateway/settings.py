@@ -36,5 +36,11 @@ class GatewaySettings(BaseSettings):
     request_timeout_s: float = Field(
         default=10.0, gt=0, description="Kafka must acknowledge a request's events within this"
     )
-    dedupe_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="messageId memory")
+    dedupe_ttl_s: int = Field(
+        default=24 * 3600,
+        ge=60,
+        description="messageId memory: Segment's own look-back (~24 h) covers SDK retries; a"
+        " key is ~150 B, so a week at 1,000 events/s would be ~90 GB (a later retry still"
+        " counts an order once, by its order id, and sends a message once, by its id)",
+    )
     processes: int = Field(default=1, ge=1, le=64, description="HTTP processes (SO_REUSEPORT)")
