@@ -211,8 +211,8 @@ def build_batch(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, 
 
     async def rebuilt() -> None:
         processor.rebuild()
-        await skip_tick_on_outage(
-            processor.flush_views, outage=REDIS_OUTAGE, what="segmenter profile view"
+        await skip_tick_on_outage(  # (what an outage leaves, the view timer goes on with)
+            processor.project_all, outage=REDIS_OUTAGE, what="segmenter profile view"
         )
 
     table_stage(
@@ -298,7 +298,7 @@ def build_faust(settings: Settings, seg: SegmenterSettings) -> tuple[faust.App, 
     @customers.on_recover
     async def rebuild() -> None:
         processor.rebuild()
-        await processor.flush_views()
+        await processor.project_all()
 
     _timers_and_pages(app, settings, seg, processor, redis)
     return app, processor

@@ -40,6 +40,7 @@ from services.segmenter.adapters.state_codec import (
     encode_state,
     facts_from_json,
     facts_to_json,
+    indexed_parts,
     read_stored,
     restored,
 )
@@ -134,6 +135,8 @@ class Processor:
         self.flush_batch = flush_batch
         self.clock, self.index = Clock(), TimeIndex(bucket=1)  # due: day numbers
         self.dirty: dict[str, CustomerState] = {}
+        self.viewed: set[int] = set()  # partitions whose views this worker keeps
+        self.to_project: list[tuple[str, int]] = []  # (customer, partition): rebuild's
         self.seen: dict[str, int] = {}  # only last_seen moved: a one-field view update
         self.decoded = DecodedRows(state_cache)
         self._in_flight: dict[int, int] = {}  # per partition: ticks sent, not yet handled
@@ -324,6 +327,7 @@ class Processor:
     async def flush_views(self) -> int:
         """Write the profile view (and population) of every customer changed since the
         last flush: a burst of events for one customer costs one write."""
+        self._project_pending()
         dirty, self.dirty = self.dirty, {}
         seen, self.seen = self.seen, {}
         now = self.clock.now()
@@ -440,25 +444,52 @@ class Processor:
             self._ticks_handled.set()
 
     def rebuild(self) -> int:
-        """After recovery: rebuild the time index and the profile view from the table."""
+        """After recovery or a rebalance: the time index again from every owned row (the
+        ticks in flight may be lost), each row read for its index parts only.
+
+        The profile views of the partitions new to this worker are then re-projected
+        (their last owner may have stopped before writing them), ``flush_batch`` at a
+        time, by each view flush (:meth:`project_all` runs them all): a worker given
+        3M customers once decoded and held every one of them at once (~3.8 KB each) and
+        rewrote the views of the partitions it kept as well."""
         self._forget_ticks()
         owned, rows = self.owned(), 0
+        fresh = owned - self.viewed
+        pending = [(c, p) for c, p in self.to_project if p in owned and p not in fresh]
         due: dict[int, dict[str, float]] = {}  # day numbers (ints) as the index's due
         for raw in self.table.values():
-            state, partition = decode_state(raw)
+            customer_id, partition, next_due = indexed_parts(raw)
             if partition not in owned:
                 continue
             rows += 1
-            self.project(state, partition)
-            if state.absorbed_into is None and state.standing.next_due is not None:
-                due.setdefault(partition, {})[state.customer_id] = state.standing.next_due
+            if partition in fresh:
+                pending.append((customer_id, partition))
+            if next_due is not None:
+                due.setdefault(partition, {})[customer_id] = next_due
         self.index.clear()
         for partition, entries in due.items():
             self.index.load(partition, entries)
+        self.viewed, self.to_project = set(owned), pending
         release_free_memory("the due index rebuild")  # its garbage back to the OS
         metrics.CUSTOMERS.set(rows)
         metrics.TIME_INDEX_ENTRIES.set(self.index.size())
         return rows
+
+    async def project_all(self) -> None:
+        """Every view :meth:`rebuild` left to re-project, written (a flush at a time)."""
+        while self.to_project:
+            await self.flush_views()
+
+    def _project_pending(self) -> None:
+        """Up to ``flush_batch`` of the customers left to re-project join this flush,
+        each as her row is now (events may have moved her since the rebuild)."""
+        batch = self.to_project[-self.flush_batch :]
+        del self.to_project[-self.flush_batch :]
+        for customer_id, _ in batch:
+            if customer_id not in self.dirty:
+                state = self.load(customer_id)
+                if state is not None:
+                    self.dirty[customer_id] = state
 
 
 def _population_values(view: dict[str, Any], policy: Policy) -> tuple[int, int, int] | None:

@@ -79,6 +79,15 @@ class StoredRow(NamedTuple):
     data: dict[str, Any]
 
 
+def indexed_parts(raw: bytes) -> tuple[str, int, int | None]:
+    """(customer id, partition, next due or None) of a row, for the time index: its
+    JSON parsed, nothing built (~2 µs; a whole decode is several times that, and a
+    rebuild reads every row)."""
+    data = orjson.loads(raw)
+    due = None if data["a"] is not None else data["s"][5]  # _standing_out's next_due
+    return data["c"], int(data["p"]), due
+
+
 def read_stored(raw: bytes) -> StoredRow:
     data = orjson.loads(raw)
     facts = data["f"]
