@@ -143,6 +143,6 @@ class JourneyReports:
         prefix = self.report_key("")
         found = [
             k.decode() if isinstance(k, bytes) else k
-            async for k in self.redis.scan_iter(f"{prefix}*")
+            async for k in self.redis.scan_iter(f"{prefix}*", count=1000)  # (10 a page)
         ]
         return sorted(k[len(prefix) :] for k in found)

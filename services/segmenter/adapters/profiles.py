@@ -197,12 +197,24 @@ async def read_profile(
 
 
 async def read_histories(redis: aioredis.Redis, namespace: str) -> AsyncIterator[History]:
-    """Every customer's purchases from the profile view (absorbed customers skipped)."""
+    """Every customer's purchases from the profile view (absorbed customers skipped): a
+    SCAN page at a time, its purchases read in one pipelined round trip (a round trip
+    per profile was ~10M of them for a 10M-customer shop)."""
     pattern = profile_key(namespace, "*")
-    async for key in redis.scan_iter(match=pattern, count=1000):
-        customer_id = key.decode().split(":profile:", 1)[1]
-        raw = await redis.hget(key, "purchases")
-        if not raw:
-            continue
-        bought = tuple(Purchase(at, net, channel) for at, net, channel in orjson.loads(raw))
-        yield History(customer_id, bought)
+    cursor = 0
+    while True:
+        cursor, keys = await redis.scan(cursor, match=pattern, count=1000)
+        if keys:
+            async with redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hget(key, "purchases")
+                found = await pipe.execute()
+            for key, raw in zip(keys, found, strict=True):
+                if not raw:
+                    continue
+                name = key.decode() if isinstance(key, bytes) else key
+                customer_id = name.split(":profile:", 1)[1]
+                bought = tuple(Purchase(at, n, channel) for at, n, channel in orjson.loads(raw))
+                yield History(customer_id, bought)
+        if cursor == 0:
+            return
