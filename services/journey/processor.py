@@ -34,6 +34,7 @@ from runtime.batches import Staging, fail_stop
 from runtime.memory import release_free_memory
 from runtime.metrics import child
 from runtime.redis import REDIS_OUTAGE
+from runtime.store import row_reader
 from runtime.time_index import TimeIndex
 from schemas.customer import Headers, routing_of
 from schemas.identity import CustomersMerged, IdentityChange
@@ -139,6 +140,7 @@ class Processor:
         self.sweep_batch, self.flush_batch = sweep_batch, flush_batch
         self.index = TimeIndex()
         self.staging: Staging[CustomerState] = Staging(table)
+        self.read = row_reader(table)
         self.relevant = ctx.catalogue.relevant_types()
         self._tally: dict[Any, float] = {}  # metric child -> amount, this unit's
         self._flushing: asyncio.Future[None] | None = None  # the reports' flush in flight
@@ -185,12 +187,16 @@ class Processor:
                 return True
         return kind in self.relevant  # the caller counts the skipped ones, per batch
 
-    def load(self, customer_id: str) -> tuple[CustomerState | None, bytes | None]:
+    def load(
+        self, customer_id: str, partition: int | None = None
+    ) -> tuple[CustomerState | None, bytes | None]:
+        """Her state and row, from the ``partition`` whose input is handled (where the
+        row lives; None: wherever it is)."""
         key = customer_id.encode()
         staged = self.staging.get(key)
         if staged is not None:
             return staged
-        raw = self.table.get(key)
+        raw = self.read(key, partition)
         return (None, None) if raw is None else (decode(raw)[0], raw)
 
     async def on_customer_event(self, customer_id: str, event: Event, partition: int) -> None:
@@ -204,7 +210,7 @@ class Processor:
     async def customer_event(self, customer_id: str, event: Event, partition: int) -> None:
         """One event, inside :meth:`unit` (the agent peeks at each event in order
         with :meth:`wants`, which moves the clock, then hands it here)."""
-        state, raw = self.load(customer_id)
+        state, raw = self.load(customer_id, partition)
         if state is not None and state.absorbed_into is not None:
             metrics.EVENTS_FORWARDED.inc()
             forwarded = EventForwarded(customer_id=state.absorbed_into, event=event)
@@ -218,7 +224,7 @@ class Processor:
     async def on_segment_changes(self, changes: Sequence[tuple[SegmentChanged, int]]) -> None:
         async with self.unit():
             for change, partition in changes:
-                state, raw = self.load(change.customer_id)
+                state, raw = self.load(change.customer_id, partition)
                 if state is not None and state.absorbed_into is not None:
                     continue  # the survivor gets its own segment changes
                 now = self.clock.now()
@@ -228,7 +234,7 @@ class Processor:
     async def on_outcomes(self, outcomes: Sequence[tuple[NotificationOutcome, int]]) -> None:
         async with self.unit():
             for outcome, partition in outcomes:
-                state, raw = self.load(outcome.customer_id)
+                state, raw = self.load(outcome.customer_id, partition)
                 if state is None or not state.sends:
                     continue
                 result = engine.on_outcome(state, outcome)
@@ -262,7 +268,7 @@ class Processor:
             await self._hand_off(message, partition)
         else:
             absorbed, _ = decode(message.row.encode())
-            state, raw = self.load(message.customer_id)
+            state, raw = self.load(message.customer_id, partition)
             result = engine.merge(state, absorbed, self.clock.now(), self.ctx)
             await self.apply(message.customer_id, result, partition, raw)
             metrics.MERGE_FOLDED.inc()
@@ -272,7 +278,7 @@ class Processor:
         until every request is acknowledged: one round trip per batch of ticks)."""
         now = self.clock.now()
         for customer_id in dict.fromkeys(customer_ids):
-            state, raw = self.load(customer_id)
+            state, raw = self.load(customer_id, partition)
             if state is None:
                 continue
             result = engine.on_tick(state, customer_id, now, self.ctx)
@@ -284,7 +290,7 @@ class Processor:
         them to her before it merged, and the control topic is read apart from
         customer.events) the tombstone alone, so that those events, when they come, are
         forwarded to the survivor instead of starting a customer nobody will message."""
-        state, _ = self.load(message.customer_id)
+        state, _ = self.load(message.customer_id, partition)
         if state is not None and state.absorbed_into is not None:
             return  # handed off already (a replay)
         if state is not None:

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from runtime.batches import Staging
 from runtime.memory import release_free_memory
+from runtime.store import row_reader
 from runtime.time_index import TimeIndex
 from schemas.events import RawEvent
 from schemas.identity import CustomersMerged, CustomerSplit, IdentityChange
@@ -143,12 +144,15 @@ class Processor:
         self._ticks_handled = asyncio.Event()
         # a row a tick rewrote from its stored parts is staged without a state (None)
         self.staging: Staging[CustomerState | None] = Staging(table, _encode, written=self._written)
+        self.read = row_reader(table)
 
     def _written(self, key: bytes, row: bytes, state: CustomerState | None) -> None:
         if state is not None:
             self.decoded.remember(key, row, state)
 
-    def load(self, customer_id: str) -> CustomerState | None:
+    def load(self, customer_id: str, partition: int | None = None) -> CustomerState | None:
+        """Her state, from the ``partition`` whose input is handled (where her row lives;
+        None: wherever it is)."""
         key = customer_id.encode()
         staged = self.staging.get(key)
         if staged is not None:
@@ -156,7 +160,7 @@ class Processor:
             if state is None and row is not None:  # rewritten by a tick, not decoded
                 return decode_state(row)[0]
             return state
-        raw = self.table.get(key)
+        raw = self.read(key, partition)
         if raw is None:
             return None
         state = self.decoded.get(key, raw)
@@ -184,7 +188,7 @@ class Processor:
         self, customer_id: str, event: RawEvent | Seen, partition: int
     ) -> Any:
         """Apply one event; returns the counter of what it did."""
-        state = self.load(customer_id)
+        state = self.load(customer_id, partition)
         outcome = handlers.on_event(state, customer_id, event, self.clock.now(), self.policy)
         if state is not None and outcome.state is not None and _only_seen(state, outcome.state):
             self.put(outcome.state, partition)
@@ -241,7 +245,7 @@ class Processor:
         if isinstance(message, TickDue):
             await self._ticks([message.customer_id], now, partition)
             return
-        state = self.load(message.customer_id)
+        state = self.load(message.customer_id, partition)
         if isinstance(message, FoldRequested):
             outcome = handlers.on_fold_requested(
                 state, message.customer_id, message.survivor, message.survivor_partition
@@ -258,7 +262,7 @@ class Processor:
         change is acknowledged: one round trip per batch of ticks)."""
         for customer_id in dict.fromkeys(customer_ids):
             if not await self._tick_stored(customer_id, now, partition):
-                outcome = handlers.on_tick(self.load(customer_id), now, self.policy)
+                outcome = handlers.on_tick(self.load(customer_id, partition), now, self.policy)
                 await self.apply(outcome, partition)
 
     async def _tick_stored(self, customer_id: str, now: int, partition: int) -> bool:
@@ -270,7 +274,7 @@ class Processor:
         key = customer_id.encode()
         if customer_id in self.dirty or self.staging.get(key) is not None:
             return False
-        raw = self.table.get(key)
+        raw = self.read(key, partition)
         if raw is None or self.decoded.get(key, raw) is not None:
             return False
         row = read_stored(raw)
@@ -485,9 +489,9 @@ class Processor:
         each as her row is now (events may have moved her since the rebuild)."""
         batch = self.to_project[-self.flush_batch :]
         del self.to_project[-self.flush_batch :]
-        for customer_id, _ in batch:
+        for customer_id, partition in batch:
             if customer_id not in self.dirty:
-                state = self.load(customer_id)
+                state = self.load(customer_id, partition)
                 if state is not None:
                     self.dirty[customer_id] = state
 

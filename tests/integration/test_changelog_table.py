@@ -105,3 +105,28 @@ async def test_many_sends_of_a_round_share_one_flush(settings: Settings, changel
     assert later is not rounds[0]  # a new round after the first one started
     await later
     assert flushes == 2
+
+
+async def test_when_a_row_is_read_by_its_partition_then_only_that_partition_is_asked(
+    settings: Settings, changelog: str
+) -> None:
+    asked: list[int] = []
+
+    class Asked(dict[bytes, bytes]):
+        def __init__(self, partition: int) -> None:
+            super().__init__()
+            self.partition = partition
+
+        def get(self, key: bytes, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+            asked.append(self.partition)
+            return super().get(key, default)
+
+    rows = ChangelogTable(settings.kafka, changelog, AsyncProducer(settings.kafka), rows=Asked)
+    rows.hold({0, 1})
+    rows.put(b"c1", b"v1", 1)
+
+    assert rows.row(b"c1", 1) == b"v1"
+    assert rows.row(b"new", 0) is None  # a customer with no row yet: one lookup
+    assert rows.row(b"c1", 0) is None  # not where her input puts her
+    assert asked == [1, 0, 0]
+    assert rows.row(b"c1", None) == b"v1"  # wherever it is: every partition asked
