@@ -19,7 +19,7 @@ from runtime.app import create_app
 from runtime.batches import process_batches, skip_tick_on_outage, stop_unless_delivered
 from runtime.consumer import table_stage
 from runtime.deadletter import FaustDeadLetters
-from runtime.intake import decode_batch, decode_event, decoded
+from runtime.intake import count_consumed, decode_batch, decode_event, decoded, validated
 from runtime.producer import AsyncProducer
 from runtime.redis import REDIS_OUTAGE, create_redis
 from runtime.settings import Settings, table_options
@@ -125,24 +125,37 @@ class Handlers:
 
     async def customer_events(self, events: Sequence[Any]) -> None:
         processor, skipped = self.processor, 0
-        async with processor.unit():
-            for event in events:  # in order: each one moves the clock at its own turn
-                message = event.message
-                if not processor.wants(message.value or b"", message.headers):
-                    skipped += 1
-                    continue
-                got = await decode_event(
-                    event,
-                    USED_CUSTOMER_EVENT,
-                    self.dead_letters,
-                    service=SERVICE,
-                    max_bytes=self.limit,
-                )
-                if got is not None:
-                    value = got.value
-                    await processor.customer_event(value.customer_id, value.event, got.partition)
-            if skipped:
-                processor.tally(metrics.EVENTS_SKIPPED, skipped)
+        consumed: dict[str, int] = {}  # read inline, per topic: counted once
+        validate = USED_CUSTOMER_EVENT.validate_json
+        try:
+            async with processor.unit():
+                for event in events:  # in order: each one moves the clock at its own turn
+                    message = event.message
+                    raw = message.value
+                    if not processor.wants(raw or b"", message.headers):
+                        skipped += 1
+                        continue
+                    value = validated(raw, validate, self.limit)
+                    if value is None:  # decoded again, to be dead-lettered with its reason
+                        got = await decode_event(
+                            event,
+                            USED_CUSTOMER_EVENT,
+                            self.dead_letters,
+                            service=SERVICE,
+                            max_bytes=self.limit,
+                        )
+                        if got is None:
+                            continue
+                        value = got.value
+                    else:
+                        consumed[message.topic] = consumed.get(message.topic, 0) + 1
+                    await processor.customer_event(
+                        value.customer_id, value.event, message.partition
+                    )
+                if skipped:
+                    processor.tally(metrics.EVENTS_SKIPPED, skipped)
+        finally:
+            count_consumed(SERVICE, consumed)
         await processor.maybe_flush()
 
     async def segment_changes(self, events: Sequence[Any]) -> None:
