@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.segmenter.domain.standing import Policy
+from services.segmenter.adapters.state_codec import decode_state, encode_state, indexed_parts
+from services.segmenter.domain.facts import EMPTY
+from services.segmenter.domain.standing import CustomerState, Policy, Standing
 from services.segmenter.processor import Processor
 from tests.unit.segmenter.builders import on_day, order, page, ts
 from tests.unit.segmenter.test_sweep import Recorder
@@ -114,3 +116,16 @@ async def test_when_a_customer_moves_before_her_turn_then_her_view_is_her_row_as
 
     assert views.views["b1"]["lifetime_orders"] == 2
     assert len(views.views) == 7
+
+
+async def test_when_a_row_is_read_for_the_index_then_it_says_what_its_decoded_state_says() -> None:
+    table = await a_shop()
+    tombstone = CustomerState("a9", EMPTY, Standing(), absorbed_into="b1", survivor_partition=2)
+    table[b"a9"] = encode_state(tombstone, 1)
+    for raw in table.values():
+        state, partition = decode_state(raw)
+        due = None if state.absorbed_into is not None else state.standing.next_due
+
+        assert indexed_parts(raw) == (state.customer_id, partition, due)
+    assert indexed_parts(table[b"a9"]) == ("a9", 1, None)
+    assert {indexed_parts(raw)[2] is not None for raw in table.values()} == {True, False}
