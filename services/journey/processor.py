@@ -360,10 +360,11 @@ class Processor:
     def store(
         self, customer_id: str, state: CustomerState, partition: int, before: bytes | None = None
     ) -> None:
-        row = encode(state, partition)
+        due = state.next_due()
+        row = encode(state, partition, due)
         if row != before:  # a refused re-entry changes nothing: no changelog write
             self.staging.put(customer_id.encode(), state, row, partition)
-        self.index.schedule(partition, customer_id, state.next_due())
+        self.index.schedule(partition, customer_id, due)
 
     async def maybe_flush(self) -> None:
         """Once ``flush_batch`` report facts are pending, send them to Redis in the

@@ -7,6 +7,7 @@ from the table alone; positional lists keep a pending timer's row small.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import MISSING, fields
 from operator import attrgetter
 from typing import Any
@@ -25,7 +26,15 @@ from services.journey.domain.state import (
 FORMAT = 1
 
 
-def encode(state: CustomerState, partition: int) -> bytes:
+class Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+UNSET = Unset.UNSET
+
+
+def encode(state: CustomerState, partition: int, due: float | Unset | None = UNSET) -> bytes:
+    """``due``: the state's ``next_due()`` when the caller worked it out already."""
     facts = [
         state.orders,
         state.rfm,
@@ -41,7 +50,7 @@ def encode(state: CustomerState, partition: int) -> bytes:
     row = [
         FORMAT,
         partition,
-        state.next_due(),
+        state.next_due() if due is UNSET else due,
         [_instance(i) for i in state.instances],
         {k: [v.count, v.last_at, v.last_event_id] for k, v in state.entries.items()},
         [[s.at, s.notification_id, s.channel] for s in state.sends],

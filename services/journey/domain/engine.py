@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 from schemas.notifications import NotificationOutcome
@@ -183,29 +185,25 @@ def _exit_and_convert(
     ctx: Context,
     out: list[Output],
 ) -> None:
+    kind = event.type
     for inst in state.instances:
         scenario = ctx.catalogue.version(inst.journey, inst.version)
         if scenario is None:
             continue
+        exits = inst.status == "active" and kind in scenario.exit.events
+        goal = scenario.goal
+        converts = goal is not None and not inst.converted and kind in goal.events
+        if not (exits or converts):
+            continue  # (most events: nothing to judge)
         if purchase is not None and purchase.order_id == inst.data.get("order_id"):
             continue  # the order that started this journey (delivered again) ends nothing
-        key = facts.value_at(event.payload, scenario.entry.key) if scenario.entry.key else None
-        same_key = key_matches(inst.key, key if isinstance(key, str) else None, scenario)
         since_entry = at >= inst.entered_at - scenario.exit.grace
-        if (
-            inst.status == "active"
-            and event.type in scenario.exit.events
-            and same_key
-            and since_entry
-        ):
-            finish(inst)
-            out.append(
-                Exited(inst.journey, inst.instance_id, inst.variant, f"exit:{event.type}", at)
-            )
-        goal = scenario.goal
-        if goal is None or inst.converted or event.type not in goal.events:
-            continue
-        if since_entry and at <= inst.entered_at + goal.window:
+        if exits and since_entry:
+            key = facts.value_at(event.payload, scenario.entry.key) if scenario.entry.key else None
+            if key_matches(inst.key, key if isinstance(key, str) else None, scenario):
+                finish(inst)
+                out.append(Exited(inst.journey, inst.instance_id, inst.variant, f"exit:{kind}", at))
+        if goal is not None and converts and since_entry and at <= inst.entered_at + goal.window:
             inst.converted = True
             recovered = inst.first_sent_at is not None and at >= inst.first_sent_at
             order_id = purchase.order_id if purchase else None
@@ -274,15 +272,25 @@ def next_birthday(birthday: str, after: float, scenario: Scenario, tz: str) -> f
 def prune(state: CustomerState, now: float, ctx: Context) -> None:
     """Forget what no rule can ask about any more: finished measurement windows, sends
     older than the longest cap window, all but the last few purchases."""
-    state.instances = [
-        i
-        for i in state.instances
-        if i.status == "active"
-        or (i.goal_until is not None and i.goal_until > now and not i.converted)
-    ]
+    if not all(map(_kept, state.instances, repeat(now))):  # (lists rebuilt only to drop)
+        state.instances = [i for i in state.instances if _kept(i, now)]
     horizon = now - ctx.policy.longest_cap_window()
-    state.sends = [s for s in state.sends if s.at > horizon]
-    state.purchases = sorted(state.purchases, key=lambda p: p.at)[-facts.KEEP_PURCHASES :]
+    if any(s.at <= horizon for s in state.sends):
+        state.sends = [s for s in state.sends if s.at > horizon]
+    purchases = state.purchases
+    if len(purchases) > 1:
+        purchases.sort(key=_purchase_time)  # appended in arrival order: sorted as a rule
+        del purchases[: -facts.KEEP_PURCHASES]
+
+
+def _kept(inst: Instance, now: float) -> bool:
+    """Active, or inside a measurement window still open."""
+    return inst.status == "active" or (
+        inst.goal_until is not None and inst.goal_until > now and not inst.converted
+    )
+
+
+_purchase_time = attrgetter("at")
 
 
 def as_datetime(at: float) -> datetime:

@@ -36,15 +36,14 @@ def grow(data: dict[str, Any], more: dict[str, Any]) -> None:
 
 def audience_allows(audience: Audience, state: CustomerState) -> bool:
     a = audience
-    checks = [
-        not a.segments or state.rfm in a.segments,
-        not a.cpm or state.cpm in a.cpm,
-        a.customers == "any" or (state.orders == 0) == (a.customers == "new"),
-        a.min_orders is None or state.orders >= a.min_orders,
-        a.max_orders is None or state.orders <= a.max_orders,
-        not a.consent or any(state.consents.values()),
-    ]
-    return all(checks)
+    return (
+        (not a.segments or state.rfm in a.segments)
+        and (not a.cpm or state.cpm in a.cpm)
+        and (a.customers == "any" or (state.orders == 0) == (a.customers == "new"))
+        and (a.min_orders is None or state.orders >= a.min_orders)
+        and (a.max_orders is None or state.orders <= a.max_orders)
+        and (not a.consent or any(state.consents.values()))
+    )
 
 
 def key_matches(wanted: str | None, seen: str | None, scenario: Scenario) -> bool:

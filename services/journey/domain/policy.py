@@ -37,12 +37,18 @@ class Policy:
     global_holdout: float = 0.0
     salt: str = "kizuna"
     template_defaults: dict[str, Any] = field(default_factory=dict)  # e.g. the shop's name
+    longest_window: float = field(init=False, repr=False, compare=False)
+    """The longest cap window: how long a send is remembered (worked out once: every
+    event's prune asks)."""
 
-    def longest_cap_window(self) -> float:
+    def __post_init__(self) -> None:
         windows = [c.window for c in self.channel_caps.values()]
         if self.global_cap is not None:
             windows.append(self.global_cap.window)
-        return max(windows, default=0.0)
+        object.__setattr__(self, "longest_window", max(windows, default=0.0))
+
+    def longest_cap_window(self) -> float:
+        return self.longest_window
 
 
 def unit_hash(*parts: str) -> float:
@@ -56,7 +62,8 @@ def short_id(prefix: str, *parts: str) -> str:
 
 
 def in_holdout(policy: Policy, customer_id: str, journey: str, share: float) -> bool:
-    if unit_hash(policy.salt, "global-holdout", customer_id) < policy.global_holdout:
+    global_share = policy.global_holdout
+    if global_share > 0 and unit_hash(policy.salt, "global-holdout", customer_id) < global_share:
         return True
     return share > 0 and unit_hash(policy.salt, "holdout", journey, customer_id) < share
 

@@ -10,8 +10,10 @@ from schemas.channels import Channel
 from services.journey.adapters.codec import decode, encode, next_due_of
 from services.journey.domain import engine
 from services.journey.domain.measure import report_of
+from services.journey.domain.facts import KEEP_PURCHASES
 from services.journey.domain.outputs import Exited
-from services.journey.domain.state import CustomerState, Instance
+from services.journey.domain.policy import Cap, Policy
+from services.journey.domain.state import CustomerState, Instance, Purchase, SendRecord
 from tests.unit.journey.builders import (
     DAY,
     HOUR,
@@ -143,3 +145,41 @@ def test_when_counters_are_read_then_the_report_compares_treated_and_holdout() -
     assert report.incremental_conversion is not None
     assert round(report.incremental_conversion, 4) == 0.03  # 5 % vs 2 %
     assert report.skipped == {"capped": 12}
+
+
+def test_prune_keeps_what_a_rule_can_still_ask_about_and_the_last_purchases_in_time_order() -> None:
+    policy = Policy(global_cap=Cap(HOUR, 1), channel_caps={"email": Cap(3 * HOUR, 1)})
+    assert policy.longest_cap_window() == 3 * HOUR
+    now = T0 + DAY
+
+    def inst(name: str, status: str, goal_until: float | None, converted: bool = False) -> Instance:
+        return Instance(
+            journey=name,
+            version=1,
+            instance_id=name,
+            entered_at=T0,
+            status=status,  # type: ignore[arg-type]
+            goal_until=goal_until,
+            converted=converted,
+        )
+
+    kept = [inst("active", "active", None), inst("measuring", "done", now + 1)]
+    dropped = [
+        inst("finished", "done", None),
+        inst("window_over", "done", now),
+        inst("converted", "done", now + 1, converted=True),
+    ]
+    bought = [Purchase(T0 + n * 60, "order_completed", f"o{n}", None, 100) for n in range(12)]
+    state = CustomerState(
+        instances=[dropped[0], kept[0], dropped[1], kept[1], dropped[2]],
+        sends=[SendRecord(now - 3 * HOUR, "old", "email"), SendRecord(now - HOUR, "new", None)],
+        purchases=bought[5:] + bought[:5],  # arrival order is not time order
+    )
+    engine.prune(state, now, context_factory(policy=policy))
+    assert [i.journey for i in state.instances] == ["active", "measuring"]
+    assert [s.notification_id for s in state.sends] == ["new"]
+    assert state.purchases == bought[-KEEP_PURCHASES:]
+    engine.prune(state, now, context_factory(policy=policy))  # nothing more to drop
+    assert [i.journey for i in state.instances] == ["active", "measuring"]
+    assert len(state.sends) == 1
+    assert state.purchases == bought[-KEEP_PURCHASES:]
