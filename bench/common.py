@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -200,6 +200,46 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system, every thread: librdkafka's too) ``pid`` has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def steady_rate(
+    bench: str,
+    count: Callable[[], float],
+    total: float,
+    pid: int,
+    *,
+    poll: float = 0.5,
+    timeout: float = 900,
+) -> float:
+    """A worker's events/s (and its CPU figures) while it works through ``total`` events
+    already waiting for it: ``count()`` (its own counter, read from /metrics) is polled
+    every ``poll`` seconds, and the rate is taken between the first poll that finds it
+    started and the last poll before it finished. Polls are far apart (each /metrics
+    page costs the worker CPU; Prometheus scrapes every 15 s), yet neither the wait for
+    its first batch nor the idle time after its last one counts: ending at the first
+    poll that found it done counted up to a whole ``poll`` of idle time (at 0.5 s, ~15 %
+    of a 2-second run)."""
+    deadline = time.monotonic() + timeout
+    samples: list[tuple[float, float, float]] = []  # (time, count, worker CPU seconds)
+    while time.monotonic() < deadline:
+        try:
+            done = count()
+        except OSError:  # not serving yet
+            done = 0.0
+        at, cpu = time.monotonic(), cpu_seconds(pid)
+        if done >= total:
+            if not samples:
+                raise SystemExit("the worker finished before two polls: give it more events")
+            if len(samples) == 1:  # a short run: end at this poll, idle tail and all
+                samples.append((at, done, cpu))
+            (t0, n0, c0), (t1, n1, c1) = samples[0], samples[-1]
+            print(f"{'rate measured over (s, events)':40} {t1 - t0:9.1f}s {n1 - n0:10,.0f}")
+            cpu_figures(bench, c1 - c0, t1 - t0, int(n1 - n0))
+            return (n1 - n0) / (t1 - t0)
+        if done > 0:
+            samples.append((at, done, cpu))
+        time.sleep(poll)
+    raise SystemExit(f"the worker did not get through {total:,.0f} events in {timeout:.0f}s")
 
 
 def cpu_figures(bench: str, cpu: float, wall: float, events: int) -> None:

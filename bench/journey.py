@@ -46,7 +46,6 @@ from common import (
     CountingEmitter,
     NoDeadLetters,
     clean_up,
-    cpu_figures,
     customer_events,
     drop_redis_keys,
     histogram,
@@ -55,6 +54,7 @@ from common import (
     produce_waiting,
     quantile,
     record,
+    steady_rate,
 )
 from confluent_kafka.admin import NewTopic
 
@@ -84,12 +84,10 @@ def throughput(events: int, customers: int, store: str) -> float:
     produce_customer_events(namespace, settings.kafka, events, customers)
     worker = BenchWorker(JOURNEY, namespace, 1, KIZUNA_STORE=store)
     try:
-        first = worker.wait_for(EVENTS_METRIC, 1, timeout=180)
-        started, cpu_before = time.monotonic(), worker.cpu_seconds()
-        done = worker.wait_for(EVENTS_METRIC, events, timeout=900)
-        wall = time.monotonic() - started
-        cpu_figures("journey", worker.cpu_seconds() - cpu_before, wall, int(done - first))
-        return (done - first) / wall
+        worker.wait_ready(timeout=180)
+        return steady_rate(
+            "journey", lambda: worker.total(EVENTS_METRIC), events, worker.process.pid
+        )
     finally:
         worker.stop()
         clean_up(admin, namespace)

@@ -45,13 +45,13 @@ from common import (
     CountingEmitter,
     NoDeadLetters,
     clean_up,
-    cpu_figures,
     cpu_seconds,
     customer_events,
     drop_redis_keys,
     in_process_figures,
     produce_customer_events,
     record,
+    steady_rate,
 )
 
 from runtime.kafka import create_admin, create_producer
@@ -120,23 +120,7 @@ def kafka_throughput(
 
 
 def _time_consumption(port: int, events: int, pid: int) -> float:
-    started = first = None
-    cpu_before = 0.0
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        try:
-            done = applied(port)
-        except OSError:
-            time.sleep(0.2)
-            continue
-        if done > 0 and first is None:
-            first, started, cpu_before = done, time.monotonic(), cpu_seconds(pid)
-        if done >= events and started is not None and first is not None:
-            wall = time.monotonic() - started
-            cpu_figures("segmenter", cpu_seconds(pid) - cpu_before, wall, int(done - first))
-            return (done - first) / wall
-        time.sleep(0.5)  # each /metrics page costs the worker CPU: poll as a scraper would
-    raise SystemExit("worker did not consume the stream within 10 minutes")
+    return steady_rate("segmenter", lambda: applied(port), events, pid, timeout=600)
 
 
 def _metric_sum(port: int, pattern: re.Pattern[str]) -> float:

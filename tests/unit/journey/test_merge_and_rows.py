@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from schemas.channels import Channel
 from services.journey.adapters.codec import decode, encode, next_due_of
 from services.journey.domain import engine
-from services.journey.domain.measure import report_of
 from services.journey.domain.facts import KEEP_PURCHASES
+from services.journey.domain.measure import report_of
 from services.journey.domain.outputs import Exited
 from services.journey.domain.policy import Cap, Policy
 from services.journey.domain.state import CustomerState, Instance, Purchase, SendRecord
