@@ -107,7 +107,11 @@ class DecodedRows:
         if self.limit <= 0:
             return
         rows = self._rows
-        if rows.pop(key, None) is None and len(rows) >= self.limit:
+        if key in rows:
+            rows[key] = (row, state)
+            rows.move_to_end(key)  # (in place: a pop and a new entry cost ~2x)
+            return
+        if len(rows) >= self.limit:
             rows.popitem(last=False)
         rows[key] = (row, state)
 

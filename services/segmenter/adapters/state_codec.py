@@ -18,9 +18,13 @@ from services.segmenter.domain.standing import CustomerState, Standing
 
 
 def facts_to_json(facts: Facts) -> dict[str, Any]:
+    # an Order's fields in order: placed_at, total, channel, event_id, cancelled, refunds
+    return _facts_out(facts, {key: list(order) for key, order in facts.orders.items()})
+
+
+def _facts_out(facts: Facts, orders: Any) -> dict[str, Any]:
     return {
-        # an Order's fields in order: placed_at, total, channel, event_id, cancelled, refunds
-        "o": {key: list(order) for key, order in facts.orders.items()},
+        "o": orders,
         "ls": facts.last_seen,
         "b": _trait_out(facts.birthday),
         "pc": _trait_out(facts.preferred_channel),
@@ -50,12 +54,20 @@ def encode_state(state: CustomerState, partition: int) -> bytes:
         {
             "p": partition,
             "c": state.customer_id,
-            "f": facts_to_json(state.facts),
+            "f": _facts_out(state.facts, state.facts.orders),  # Orders as they are: _as_list
             "s": _standing_out(state.standing),
             "a": state.absorbed_into,
             "sp": state.survivor_partition,
-        }
+        },
+        default=_as_list,
     )
+
+
+def _as_list(value: Any) -> list[Any]:
+    """An :class:`Order` (a named tuple; orjson writes plain tuples only) as a list."""
+    if isinstance(value, Order):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not part of a row")
 
 
 def decode_state(raw: bytes) -> tuple[CustomerState, int]:

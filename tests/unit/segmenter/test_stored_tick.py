@@ -4,6 +4,7 @@ exactly what the full path (decode, on_tick, encode, the whole view) comes to.""
 
 from __future__ import annotations
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,6 +12,7 @@ from schemas.events import RawEvent
 from services.segmenter.adapters.state_codec import (
     decode_state,
     encode_state,
+    facts_to_json,
     read_stored,
     restored,
 )
@@ -84,3 +86,25 @@ def test_when_the_window_is_checked_by_its_first_second_then_it_agrees_day_by_da
     assert figures is not None
     assert figures.window_frequency == len(inside)
     assert figures.window_monetary == sum(p.net for p in inside)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(events(), min_size=1, max_size=10), POLICIES)
+def test_when_a_state_is_encoded_then_its_facts_are_the_hand_offs_and_it_decodes_back(
+    history: list[RawEvent], policy: Policy
+) -> None:
+    """A row writes its orders as they are (named tuples, through orjson's default); the
+    bytes are those of the JSON form a hand-off carries, and decode to the same state."""
+    state, _ = lived(history, policy)
+    assert state is not None
+    row = encode_state(state, 3)
+    as_handed_off = {
+        "p": 3,
+        "c": "c1",
+        "f": facts_to_json(state.facts),
+        "s": orjson.loads(row)["s"],
+        "a": None,
+        "sp": None,
+    }
+    assert row == orjson.dumps(as_handed_off)
+    assert decode_state(row) == (state, 3)
