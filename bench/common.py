@@ -180,11 +180,13 @@ def customer_events(
         yield customer.encode(), encode(wrapped), routing_headers(cast(RawEvent, shifted))
 
 
-def produce_customer_events(namespace: str, bootstrap: str, events: int, customers: int) -> None:
+def produce_customer_events(
+    namespace: str, bootstrap: str, events: int, customers: int, *, end: datetime | None = None
+) -> None:
     """:func:`customer_events` to ``customer.events`` partition 0."""
     producer = create_producer(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000})
     topic = f"{namespace}.customer.events"
-    for key, value, headers in customer_events(events, customers):
+    for key, value, headers in customer_events(events, customers, end=end):
         produce_waiting(producer, topic, key, value, 0, headers)
     producer.flush(60)
 
