@@ -219,8 +219,8 @@ def steady_rate(
     started and the last poll before it finished. Polls are far apart (each /metrics
     page costs the worker CPU; Prometheus scrapes every 15 s), yet neither the wait for
     its first batch nor the idle time after its last one counts: ending at the first
-    poll that found it done counted up to a whole ``poll`` of idle time (at 0.5 s, ~15 %
-    of a 2-second run)."""
+    poll that found it done counted up to a whole ``poll`` of idle time (0.5 s against a
+    ~2-second segmenter run)."""
     deadline = time.monotonic() + timeout
     samples: list[tuple[float, float, float]] = []  # (time, count, worker CPU seconds)
     while time.monotonic() < deadline:
