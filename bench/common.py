@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from runtime.kafka import create_producer
 from runtime.redis import create_sync_redis
@@ -204,6 +204,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class Steady(NamedTuple):
+    rate: float  # events/s
+    started: float  # time.monotonic() of the first poll that found the worker started
+    counted: float  # what the worker had counted by then
+
+
 def steady_rate(
     bench: str,
     count: Callable[[], float],
@@ -212,7 +218,7 @@ def steady_rate(
     *,
     poll: float = 0.5,
     timeout: float = 900,
-) -> float:
+) -> Steady:
     """A worker's events/s (and its CPU figures) while it works through ``total`` events
     already waiting for it: ``count()`` (its own counter, read from /metrics) is polled
     every ``poll`` seconds, and the rate is taken between the first poll that finds it
@@ -237,7 +243,7 @@ def steady_rate(
             (t0, n0, c0), (t1, n1, c1) = samples[0], samples[-1]
             print(f"{'rate measured over (s, events)':40} {t1 - t0:9.1f}s {n1 - n0:10,.0f}")
             cpu_figures(bench, c1 - c0, t1 - t0, int(n1 - n0))
-            return (n1 - n0) / (t1 - t0)
+            return Steady((n1 - n0) / (t1 - t0), t0, n0)
         if done > 0:
             samples.append((at, done, cpu))
         time.sleep(poll)

@@ -120,7 +120,7 @@ def kafka_throughput(
 
 
 def _time_consumption(port: int, events: int, pid: int) -> float:
-    return steady_rate("segmenter", lambda: applied(port), events, pid, timeout=600)
+    return steady_rate("segmenter", lambda: applied(port), events, pid, timeout=600).rate
 
 
 def _metric_sum(port: int, pattern: re.Pattern[str]) -> float:
