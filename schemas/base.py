@@ -73,8 +73,6 @@ def prevalidated(model: type[M]) -> Callable[[dict[str, Any]], M]:
         in_order = keys + tuple(name for name, _ in missing) == names
         return given, in_order, missing
 
-    new, put = object.__new__, object.__setattr__
-
     def build(fields: dict[str, Any]) -> M:
         keys = tuple(fields)
         found = plans.get(keys)
@@ -86,11 +84,23 @@ def prevalidated(model: type[M]) -> Callable[[dict[str, Any]], M]:
         else:
             for name, value in missing:
                 fields[name] = value
-        instance = new(model)
-        put(instance, "__dict__", fields)
-        put(instance, "__pydantic_fields_set__", set(given))
-        put(instance, "__pydantic_extra__", None)
-        put(instance, "__pydantic_private__", None)
-        return instance
+        return assembled(model, fields, given)
 
     return build
+
+
+def assembled(model: type[M], fields: dict[str, Any], given: frozenset[str]) -> M:
+    """``model`` holding ``fields`` (taken over) as validation would have made it, with
+    ``given`` the fields counted as set: :func:`prevalidated`'s last step, for a caller
+    that writes every field in the model's order itself (the segmenter's segment change,
+    ~0.35 µs less than a build: no plan to look up). Nothing is checked: a test must hold
+    the caller's fields to validation."""
+    instance = _new(model)
+    _put(instance, "__dict__", fields)
+    _put(instance, "__pydantic_fields_set__", set(given))
+    _put(instance, "__pydantic_extra__", None)
+    _put(instance, "__pydantic_private__", None)
+    return instance
+
+
+_new, _put = object.__new__, object.__setattr__

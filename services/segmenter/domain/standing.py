@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
-from schemas.base import new_tuple, prevalidated
+from schemas.base import SCHEMA_VERSION, assembled, new_tuple
 from schemas.segments import RfmScores, SegmentChanged
 from services.segmenter.domain.calendar import BusinessCalendar, from_epoch
 from services.segmenter.domain.facts import EMPTY, Facts
@@ -118,28 +118,16 @@ def restand(
     )
     changes: list[SegmentChanged] = []
     version = old.version
-    dimensions: tuple[tuple[Literal["rfm", "cpm"], str | None, str | None], ...] = (
-        ("rfm", old.rfm, rfm),
-        ("cpm", old.cpm, cpm),
-    )
-    for dimension, before, after in dimensions:
-        if after is not None and after != before:
-            version += 1
-            changes.append(
-                _segment_changed(
-                    {
-                        "customer_id": customer_id,
-                        "dimension": dimension,
-                        "from_segment": before,
-                        "to_segment": after,
-                        "reason": reason,
-                        "version": version,
-                        "thresholds_version": thresholds.version,
-                        "as_of": _as_of(now),
-                        "scores": _wire(scores),
-                    }
-                )
-            )
+    if rfm != old.rfm:
+        version += 1
+        changes.append(
+            _change(customer_id, "rfm", old.rfm, rfm, reason, version, thresholds, now, scores)
+        )
+    if cpm is not None and cpm != old.cpm:
+        version += 1
+        changes.append(
+            _change(customer_id, "cpm", old.cpm, cpm, reason, version, thresholds, now, scores)
+        )
     due = next_due(bought, figures, today, policy)
     standing = new_tuple(
         Standing, (rfm, cpm or old.cpm, scores, version, thresholds.version, due, today)
@@ -147,11 +135,40 @@ def restand(
     return standing, changes, figures
 
 
-_segment_changed = prevalidated(SegmentChanged)
-"""``SegmentChanged(**fields)`` without validating again (see ``prevalidated``: a sweep of
-every customer makes ~1.35 changes per due one). Every field is valid by construction:
-the id came in validated, the segments and the reason are constants, the versions are
-counted here, the scores are a validated model."""
+def _change(
+    customer_id: str,
+    dimension: Literal["rfm", "cpm"],
+    before: str | None,
+    after: str,
+    reason: Reason,
+    version: int,
+    thresholds: Thresholds,
+    now: int,
+    scores: Scores,
+) -> SegmentChanged:
+    """``SegmentChanged(...)`` without validating again (``schemas.base.assembled``: a
+    sweep of every customer makes ~1.35 changes per due one). Every field is valid by
+    construction: the id came in validated, the segments and the reason are constants,
+    the versions are counted here, the scores are a validated model
+    (tests/unit/segmenter/test_standing.py holds it to validation)."""
+    fields = {
+        "customer_id": customer_id,
+        "dimension": dimension,
+        "from_segment": before,
+        "to_segment": after,
+        "reason": reason,
+        "version": version,
+        "thresholds_version": thresholds.version,
+        "as_of": _as_of(now),
+        "scores": _wire(scores),
+        "schema_version": SCHEMA_VERSION,
+    }
+    return assembled(SegmentChanged, fields, _CHANGE_GIVEN)
+
+
+_CHANGE_GIVEN = frozenset(SegmentChanged.model_fields) - {"schema_version"}
+"""The fields a change counts as set: all but the schema version, left to its default
+(as a validated ``SegmentChanged(...)`` without it has them)."""
 
 
 def _with_standing(state: CustomerState, standing: Standing) -> CustomerState:

@@ -4,17 +4,26 @@ moves exactly as a hand-worked RFM/CPM table says — by events and by time alon
 from __future__ import annotations
 
 from functools import reduce
+from typing import Literal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.codec import encode
 from schemas.events import RawEvent
-from services.segmenter.domain.calendar import BusinessCalendar
+from schemas.segments import RfmScores, SegmentChanged
+from services.segmenter.domain.calendar import BusinessCalendar, from_epoch
 from services.segmenter.domain.facts import EMPTY, apply_event
 from services.segmenter.domain.figures import Purchase, figures_of, purchases
 from services.segmenter.domain.handlers import on_event, on_tick
-from services.segmenter.domain.scoring import Scores, Thresholds, recency_boundaries
-from services.segmenter.domain.standing import CustomerState, Policy, next_due
+from services.segmenter.domain.scoring import (
+    CPM_GROUPS,
+    RFM_SEGMENTS,
+    Scores,
+    Thresholds,
+    recency_boundaries,
+)
+from services.segmenter.domain.standing import CustomerState, Policy, Reason, _change, next_due
 from tests.unit.segmenter.builders import cancel, on_day, order, page, receipt, ts
 
 POLICY = Policy()
@@ -152,3 +161,43 @@ def test_when_next_due_is_computed_then_it_is_the_soonest_of_every_time_boundary
 
     expected = CALENDAR.start(min(upcoming)) if upcoming else None
     assert next_due(bought, figures, today, policy) == expected
+
+
+@given(
+    st.sampled_from(["rfm", "cpm"]),
+    st.none() | st.sampled_from(RFM_SEGMENTS + CPM_GROUPS),
+    st.sampled_from(RFM_SEGMENTS + CPM_GROUPS),
+    st.sampled_from(["event", "time", "merge", "split", "thresholds"]),
+    st.integers(1, 10_000),
+    st.integers(0, 50),
+    st.integers(1_600_000_000, 1_900_000_000),
+    st.tuples(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5)),
+)
+def test_a_change_built_without_validation_is_the_validated_one(
+    dimension: Literal["rfm", "cpm"],
+    before: str | None,
+    after: str,
+    reason: Reason,
+    version: int,
+    thresholds_version: int,
+    now: int,
+    scores: tuple[int, int, int],
+) -> None:
+    thresholds = Thresholds(version=thresholds_version)
+    built = _change(
+        "c-1", dimension, before, after, reason, version, thresholds, now, Scores(*scores)
+    )
+    validated = SegmentChanged(
+        customer_id="c-1",
+        dimension=dimension,
+        from_segment=before,
+        to_segment=after,
+        reason=reason,
+        version=version,
+        thresholds_version=thresholds_version,
+        as_of=from_epoch(now),
+        scores=RfmScores(recency=scores[0], frequency=scores[1], monetary=scores[2]),
+    )
+    assert built == validated
+    assert built.model_fields_set == validated.model_fields_set
+    assert encode(built) == encode(validated)
