@@ -118,16 +118,19 @@ def restand(
     )
     changes: list[SegmentChanged] = []
     version = old.version
-    if rfm != old.rfm:
-        version += 1
-        changes.append(
-            _change(customer_id, "rfm", old.rfm, rfm, reason, version, thresholds, now, scores)
-        )
-    if cpm is not None and cpm != old.cpm:
-        version += 1
-        changes.append(
-            _change(customer_id, "cpm", old.cpm, cpm, reason, version, thresholds, now, scores)
-        )
+    rfm_moved, cpm_moved = rfm != old.rfm, cpm is not None and cpm != old.cpm
+    if rfm_moved or cpm_moved:  # the same moment and scores on both
+        as_of, wire, tv = _as_of(now), _wire(scores), thresholds.version
+        if rfm_moved:
+            version += 1
+            changes.append(
+                _change(customer_id, "rfm", old.rfm, rfm, reason, version, tv, as_of, wire)
+            )
+        if cpm_moved and cpm is not None:  # (the second test for the type checker)
+            version += 1
+            changes.append(
+                _change(customer_id, "cpm", old.cpm, cpm, reason, version, tv, as_of, wire)
+            )
     due = next_due(bought, figures, today, policy)
     standing = new_tuple(
         Standing, (rfm, cpm or old.cpm, scores, version, thresholds.version, due, today)
@@ -142,9 +145,9 @@ def _change(
     after: str,
     reason: Reason,
     version: int,
-    thresholds: Thresholds,
-    now: int,
-    scores: Scores,
+    thresholds_version: int,
+    as_of: datetime,
+    scores: RfmScores,
 ) -> SegmentChanged:
     """``SegmentChanged(...)`` without validating again (``schemas.base.assembled``: a
     sweep of every customer makes ~1.35 changes per due one). Every field is valid by
@@ -158,9 +161,9 @@ def _change(
         "to_segment": after,
         "reason": reason,
         "version": version,
-        "thresholds_version": thresholds.version,
-        "as_of": _as_of(now),
-        "scores": _wire(scores),
+        "thresholds_version": thresholds_version,
+        "as_of": as_of,
+        "scores": scores,
         "schema_version": SCHEMA_VERSION,
     }
     return assembled(SegmentChanged, fields, _CHANGE_GIVEN)

@@ -183,9 +183,10 @@ def test_a_change_built_without_validation_is_the_validated_one(
     now: int,
     scores: tuple[int, int, int],
 ) -> None:
-    thresholds = Thresholds(version=thresholds_version)
+    wire = RfmScores(recency=scores[0], frequency=scores[1], monetary=scores[2])
+    as_of = from_epoch(now)
     built = _change(
-        "c-1", dimension, before, after, reason, version, thresholds, now, Scores(*scores)
+        "c-1", dimension, before, after, reason, version, thresholds_version, as_of, wire
     )
     validated = SegmentChanged(
         customer_id="c-1",
