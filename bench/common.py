@@ -237,7 +237,7 @@ def steady_rate(
         at, cpu = time.monotonic(), cpu_seconds(pid)
         if done >= total:
             if not samples:
-                raise SystemExit("the worker finished before two polls: give it more events")
+                raise SystemExit("the worker finished between two polls: give it more events")
             if len(samples) == 1:  # a short run: end at this poll, idle tail and all
                 samples.append((at, done, cpu))
             (t0, n0, c0), (t1, n1, c1) = samples[0], samples[-1]
@@ -246,7 +246,7 @@ def steady_rate(
             return Steady((n1 - n0) / (t1 - t0), t0, n0)
         if done > 0:
             samples.append((at, done, cpu))
-        time.sleep(poll)
+        time.sleep(poll if samples else min(poll, 0.05))  # (its start: caught closely)
     raise SystemExit(f"the worker did not get through {total:,.0f} events in {timeout:.0f}s")
 
 
