@@ -13,10 +13,12 @@ timer firing with 1,000,000 timers pending.
    ``kizuna_journey_events_total`` while it works (startup and idle time excluded). By
    default (``--clock event``) the stream is a live shop's: its events lie ahead of the
    wall clock, ending 14:00 JST as in (3), and the worker's clock follows them, so waits
-   come due and fire through the sweep as the stream's time passes (those ticks are
-   part of the measured work). ``--clock wall``: the stream ends now, a ~28-hour backlog
-   behind the wall clock, every passed wait firing inline at once (before 2026-12-06
-   the only mode; its figure depends on the hour of day through the quiet hours).
+   come due and fire through the sweep as the stream's time passes. Most of those ticks
+   queue behind the events and fire after the last one: a second rate counts them in
+   (events over the time until no more timers fire). ``--clock wall``: the stream ends
+   now, a ~28-hour backlog behind the wall clock, every passed wait firing inline at
+   once (before 2026-12-06 the only mode; its figure depends on the hour of day through
+   the quiet hours).
 2. Pending timers: ``--timers`` journey rows (a cart journey waiting for its next
    reminder, as the worker writes them) go straight into the journey table's changelog;
    a fresh worker recovers them and rebuilds its due index. ``--fire-rate`` of them per
