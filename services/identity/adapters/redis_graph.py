@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 
 from services.identity.adapters.docs import dump_entry, dump_record, load_entry, load_record
 from services.identity.domain.diff import Resolution
-from services.identity.domain.graph import NeedMore, resolve, revoke
+from services.identity.domain.graph import NeedMore, resolve, revoke, unchanged
 from services.identity.domain.model import Customer
 from services.identity.domain.rules import Observation, Rules
 
@@ -168,9 +168,23 @@ class RedisGraph:
         return [v if v else None for v in values]
 
     def plan_fast(self, obs: Observation, view: View) -> Resolution | None:
-        """``obs`` resolved from the view alone when it tells the graph nothing new (most
-        events, without a coroutine), else None: :meth:`plan` it."""
+        """``obs`` resolved from what the view holds already (after :meth:`prefetch`:
+        most events, without a coroutine), else None: :meth:`plan` it. That is an event
+        that tells the graph nothing new, or a lone identifier read and found unknown (a
+        new cookie: a new customer, applied to the view as :meth:`plan` would)."""
         customer_id = view.fast(obs)
+        if customer_id is not None:
+            return Resolution(customer_id=customer_id)
+        if len(obs.idents) == 1:
+            key = obs.primary.key
+            if key not in view.entries or view.entries[key] is not None:
+                return None
+            result = resolve(obs, {}, view.customers, self.rules)
+            assert not isinstance(result, NeedMore)  # (a first sighting needs nobody)
+            view.apply(result)
+            return result
+        owners = {i.key: e[0] for i in obs.idents if (e := view.owner(i.key)) is not None}
+        customer_id = unchanged(obs, owners, view.customers)
         return None if customer_id is None else Resolution(customer_id=customer_id)
 
     async def plan(self, obs: Observation, view: View) -> Resolution:
@@ -211,6 +225,7 @@ class RedisGraph:
             return view.buckets.get(key) or self.keys.node(key)
 
         blobs: list[bytes] = []  # sent as they are, after the batch's JSON: see commit.lua
+        written = {c: dump_record(view.customers[c]) for c in view.dirty_customers}
 
         def blob(value: bytes) -> int:
             blobs.append(value)
@@ -226,10 +241,7 @@ class RedisGraph:
             "index": [
                 [node(k), k, (view.entries[k] or b"").decode()] for k in sorted(view.dirty_entries)
             ],
-            "customers": [
-                [customer(c), c, blob(dump_record(view.customers[c]))]
-                for c in sorted(view.dirty_customers)
-            ],
+            "customers": [[customer(c), c, blob(written[c])] for c in sorted(view.dirty_customers)],
             "removed": [[customer(c), c] for c in sorted(view.removed)],
             "outboxes": [[self.keys.outbox(e), blob(p)] for e, p in sorted(view.outboxes.items())],
             "ttl": self.outbox_ttl,
@@ -242,6 +254,8 @@ class RedisGraph:
         if int(status) < 0:
             raise GraphContentionError(f"changed while resolving: {detail!r}")
         view.version = int(status)
+        for cid, raw in written.items():  # this worker reads them next (its partitions')
+            self._remember(cid, raw, view.customers[cid])
 
     async def customer(self, customer_id: str) -> Customer | None:
         view = View()
@@ -289,11 +303,14 @@ class RedisGraph:
         cached = self._parsed.get(customer_id)
         if cached is not None and cached[0] == raw:
             return cached[1]
+        customer = load_record(customer_id, raw)
+        self._remember(customer_id, raw, customer)
+        return customer
+
+    def _remember(self, customer_id: str, raw: bytes, customer: Customer) -> None:
         if len(self._parsed) >= PARSED_CACHE_LIMIT:
             self._parsed.clear()
-        customer = load_record(customer_id, raw)
         self._parsed[customer_id] = (raw, customer)
-        return customer
 
     @staticmethod
     def _own(owners: dict[str, str], view: View, customer_ids: Iterable[str]) -> None:

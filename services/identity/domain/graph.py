@@ -8,7 +8,7 @@ same whatever the arrival order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -42,6 +42,37 @@ def resolve(
     if len(obs.idents) == 1 and obs.primary.key not in owners:
         return _first_sighting(obs)
     return _resolve(obs, owners, customers, rules)
+
+
+def unchanged(
+    obs: Observation, owners: Mapping[str, str], customers: Mapping[str, Customer]
+) -> str | None:
+    """The customer ``obs`` belongs to when it tells the graph nothing new (every
+    identifier already hers, none seen earlier than she has it, every link between them
+    known from no later, or revoked), else None. What :func:`resolve` concludes for such
+    an observation, without building its nodes and links (a returning member: the
+    commonest event with more than one identifier)."""
+    primary = obs.primary.key
+    customer_id = owners.get(primary)
+    customer = customers.get(customer_id) if customer_id is not None else None
+    if customer is None:
+        return None
+    nodes, at, event_id = customer.nodes, obs.at_ms, obs.event_id
+    for ident in obs.idents:
+        known = nodes.get(ident.key)
+        if known is None or owners.get(ident.key) != customer_id:
+            return None
+        if (at, event_id) < (known.first_seen, known.event_id):
+            return None
+    edges, revoked = customer.edges, customer.revoked
+    for ident in obs.idents[1:]:
+        lid = link_id_for(primary, ident.key)
+        if lid in revoked:
+            continue
+        edge = edges.get(lid)
+        if edge is None or (at, event_id, lid) < edge.order:
+            return None
+    return customer_id
 
 
 def _first_sighting(obs: Observation) -> Resolution:

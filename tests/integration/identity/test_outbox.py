@@ -6,89 +6,14 @@ batch again sends them; a refusal by Kafka stops the worker."""
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import AsyncIterator, Callable
 
 import orjson
 import pytest
 import redis
 
-from runtime.consumer import Record
-from runtime.producer import DeliveryError
-from runtime.redis import create_redis
 from runtime.settings import Settings
-from schemas.codec import encode
-from schemas.customer import HeaderList
-from schemas.events import EventEnvelope
-from schemas.topics import raw_topic_for
 from services.identity import resolver as resolver_module
-from services.identity.adapters.redis_graph import RedisGraph
-from services.identity.resolver import Resolver
-from services.identity.settings import IdentitySettings
-from tests.integration.identity.conftest import raw
-
-
-class Kafka:
-    """A sink that holds its acknowledgements until the test releases them: all of them
-    (``acknowledge()``), or the first ``n`` flushes (``acknowledge(n)``)."""
-
-    def __init__(self, *, refuses: bool = False) -> None:
-        self.sent: list[tuple[str, bytes, bytes]] = []
-        self.refuses = refuses
-        self.flushes = 0
-        self.allowed = 0.0  # how many flushes (the first ones) may be acknowledged
-        self._released = asyncio.Event()
-
-    def acknowledge(self, n: float = math.inf) -> None:
-        self.allowed = n
-        self._released.set()
-
-    def produce(
-        self, topic: str, key: bytes | None, value: bytes, *, headers: HeaderList | None = None
-    ) -> None:
-        self.sent.append((topic, key or b"", value))
-
-    async def flush(self) -> None:
-        n, self.flushes = self.flushes, self.flushes + 1
-        while n >= self.allowed:
-            self._released.clear()
-            await self._released.wait()
-        if self.refuses:
-            raise DeliveryError("1 unacknowledged, errors: ['broker down']")
-
-    def changes(self) -> list[bytes]:
-        """What went to identity.links and identity.changes, in order."""
-        return [v for topic, _, v in self.sent if not topic.endswith("customer.events")]
-
-
-class NoDeadLetters:
-    async def send(self, letter: object) -> None:
-        raise AssertionError(f"dead-lettered: {letter}")
-
-
-Factory = Callable[["Kafka"], Resolver]
-
-
-@pytest.fixture
-async def resolver_factory(settings: Settings, redis_client: redis.Redis) -> AsyncIterator[Factory]:
-    clients = []
-
-    def make(kafka: Kafka) -> Resolver:
-        client = create_redis(settings, large_values=True)  # as the worker's graph
-        clients.append(client)
-        graph = RedisGraph(client, settings.namespace, IdentitySettings().rules())
-        return Resolver(graph, kafka, NoDeadLetters(), namespace="ns", max_bytes=1_000_000)
-
-    yield make
-    for client in clients:
-        await client.aclose()
-
-
-def records(*events: EventEnvelope) -> list[Record]:
-    return [
-        Record(raw_topic_for(e.type).name("ns"), 0, n, b"k", encode(e))  # type: ignore[attr-defined]
-        for n, e in enumerate(events)
-    ]
+from tests.integration.identity.conftest import Factory, Kafka, raw, records
 
 
 def outbox_keys(redis_client: redis.Redis, settings: Settings) -> list[bytes]:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from schemas.identifiers import IdentifierKind as K
 from schemas.identity import CustomerSplit
-from services.identity.domain.graph import rebuild, revoke
+from services.identity.domain.diff import Resolution
+from services.identity.domain.graph import NeedMore, rebuild, resolve, revoke, unchanged
 from services.identity.domain.memory import InMemoryGraph
 from services.identity.domain.model import Edge, Node, link_id_for
 from services.identity.domain.rules import Cap, Observation, Rules
@@ -83,6 +84,32 @@ def test_when_late_events_revise_a_merge_then_the_published_changes_say_where_hi
 
     for event_id, (customer_id, primary) in attributed.items():
         assert owner[primary] in reachable(customer_id, moved), event_id
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events, events)
+def test_when_an_event_tells_the_graph_nothing_new_then_the_shortcut_agrees_with_resolve(
+    history, probes
+) -> None:
+    """``unchanged`` (the resolver's shortcut for a returning customer, no nodes or links
+    built) names a customer only where ``resolve`` changes nothing and says the same
+    customer; and it misses none of those whose identifiers all belong to one customer."""
+    graph = replay(observations(history))
+    owners = {key: owner for key, (owner, _) in graph.index.items()}
+    probed = [obs(f"p{n:03d}", minute, RULES, **ids) for n, (minute, ids) in enumerate(probes)]
+    probed += [
+        obs(f"p{n:03d}", minute + 1, RULES, **ids) for n, (minute, ids) in enumerate(history)
+    ]
+    for item in probed:
+        result = resolve(item, owners, graph.customers, RULES)
+        assert not isinstance(result, NeedMore)
+        shortcut = unchanged(item, owners, graph.customers)
+        nothing_new = result == Resolution(customer_id=result.customer_id)
+        if shortcut is not None:
+            assert nothing_new
+            assert result.customer_id == shortcut
+        elif nothing_new:
+            assert len({owners.get(i.key) for i in item.idents}) > 1
 
 
 @settings(max_examples=200, deadline=None)
