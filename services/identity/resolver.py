@@ -142,8 +142,7 @@ class Resolver:
         # an event of the batch still settling (a duplicate sent again at once) has its
         # outbox sent and cleared by that batch: here it resolves to nothing new
         ids = {obs.event_id for _, obs in items} - self._settling_events
-        pending = await self.graph.pending_outboxes(sorted(ids))
-        await self.graph.prefetch(view, [obs for _, obs in items])
+        pending = await self.graph.prefetch(view, [obs for _, obs in items], sorted(ids))
         resolved = []
         graph = self.graph
         for item, obs in items:

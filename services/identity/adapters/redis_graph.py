@@ -20,10 +20,9 @@ So several workers may share customers, and a crash leaves either all or nothing
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -36,6 +35,7 @@ from services.identity.domain.rules import Observation, Rules
 
 COMMIT_LUA = (Path(__file__).parent / "commit.lua").read_text()
 READ_LUA = (Path(__file__).parent / "read.lua").read_text()
+CLEAR_LUA = (Path(__file__).parent / "clear.lua").read_text()
 PARSED_CACHE_LIMIT = 100_000
 
 
@@ -133,10 +133,16 @@ class RedisGraph:
         self.outbox_ttl = outbox_ttl
         self._commit = client.register_script(COMMIT_LUA)
         self._read = client.register_script(READ_LUA)
+        self._clear = client.register_script(CLEAR_LUA)
 
-    async def prefetch(self, view: View, observations: list[Observation]) -> None:
-        """Read what a batch will need in two round trips: index entries, then customers."""
-        await self.read(view, (i.key for obs in observations for i in obs.idents))
+    async def prefetch(
+        self, view: View, observations: list[Observation], outboxes: Sequence[str] = ()
+    ) -> dict[str, bytes]:
+        """Read what a batch will need in two round trips: index entries, with the
+        outboxes still pending of the event ids ``outboxes`` (returned by event id),
+        then customers."""
+        keys = (i.key for obs in observations for i in obs.idents)
+        pending = await self.read(view, keys, outboxes)
         owners = {
             entry[0]
             for obs in observations
@@ -145,27 +151,34 @@ class RedisGraph:
             if (entry := view.owner(i.key)) is not None
         }
         await self._load_customers(view, owners)
+        return pending
 
-    async def read(self, view: View, node_keys: Iterable[str]) -> None:
-        """Index entries of ``node_keys`` not in the view yet, with their buckets (one
-        script call, however many buckets)."""
+    async def read(
+        self, view: View, node_keys: Iterable[str], outboxes: Sequence[str] = ()
+    ) -> dict[str, bytes]:
+        """Index entries of ``node_keys`` not in the view yet, with their buckets, and
+        the pending outboxes of the event ids ``outboxes`` (one script call)."""
         wanted = sorted({k for k in node_keys if k not in view.entries})
-        if wanted:
-            node = self.keys.node
-            buckets = [node(k) for k in wanted]
-            values = await self._hget_many(buckets, wanted)
-            for key, bucket, value in zip(wanted, buckets, values, strict=True):
-                view.read_entries[key] = value
-                view.entries[key] = value
-                view.buckets[key] = bucket
+        node = self.keys.node
+        buckets = [node(k) for k in wanted]
+        values, found = await self._hget_many(buckets, wanted, outboxes)
+        for key, bucket, value in zip(wanted, buckets, values, strict=True):
+            view.read_entries[key] = value
+            view.entries[key] = value
+            view.buckets[key] = bucket
+        return {e: v for e, v in zip(outboxes, found, strict=True) if v is not None}
 
-    async def _hget_many(self, buckets: list[str], fields: list[str]) -> list[bytes | None]:
-        if not fields:
-            return []
-        values = await self._read(
-            keys=[], args=[orjson.dumps(list(zip(buckets, fields, strict=True)))]
-        )
-        return [v if v else None for v in values]
+    async def _hget_many(
+        self, buckets: list[str], fields: list[str], outboxes: Sequence[str] = ()
+    ) -> tuple[list[bytes | None], list[bytes | None]]:
+        """Hash fields (``fields[i]`` of ``buckets[i]``), and outboxes by event id."""
+        if not fields and not outboxes:
+            return [], []
+        args: list[bytes | str] = [orjson.dumps(list(zip(buckets, fields, strict=True)))]
+        if outboxes:  # their keys put together by the script: none to encode here
+            args += [self.keys.outbox(""), orjson.dumps(list(outboxes))]
+        values = [v if v else None for v in await self._read(keys=[], args=args)]
+        return values[: len(fields)], values[len(fields) :]
 
     def plan_fast(self, obs: Observation, view: View) -> Resolution | None:
         """``obs`` resolved from what the view holds already (after :meth:`prefetch`:
@@ -274,16 +287,9 @@ class RedisGraph:
     async def version(self) -> int:
         return int(await self.client.get(self.keys.version) or 0)
 
-    async def pending_outboxes(self, event_ids: list[str]) -> dict[str, bytes]:
-        if not event_ids:
-            return {}
-        keys = [self.keys.outbox(e) for e in event_ids]
-        values = cast(list[bytes | None], await self.client.mget(keys))
-        return {e: v for e, v in zip(event_ids, values, strict=True) if v is not None}
-
     async def clear_outboxes(self, event_ids: list[str]) -> None:
         if event_ids:
-            await self.client.delete(*[self.keys.outbox(e) for e in event_ids])
+            await self._clear(keys=[], args=[self.keys.outbox(""), orjson.dumps(event_ids)])
 
     async def _load_owners(
         self, view: View, owners: dict[str, str], node_keys: Iterable[str]
@@ -322,7 +328,7 @@ class RedisGraph:
         wanted = sorted(c for c in set(customer_ids) if c not in view.customers)
         if not wanted:
             return
-        rows = await self._hget_many([self.keys.customer(c) for c in wanted], wanted)
+        rows, _ = await self._hget_many([self.keys.customer(c) for c in wanted], wanted)
         for cid, raw in zip(wanted, rows, strict=True):
             if raw is None:
                 raise GraphContentionError(f"customer {cid} vanished while reading")

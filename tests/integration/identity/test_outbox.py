@@ -13,6 +13,7 @@ import redis
 
 from runtime.settings import Settings
 from services.identity import resolver as resolver_module
+from services.identity.adapters.redis_graph import View
 from tests.integration.identity.conftest import Factory, Kafka, raw, records
 
 
@@ -116,3 +117,20 @@ async def test_when_kafka_refuses_a_batchs_outputs_then_the_worker_stops(
     assert len(stopped) == 1
     assert "not acknowledged" in stopped[0]
     assert len(outbox_keys(redis_client, settings)) == 1  # kept for the batch read again
+
+
+async def test_when_event_ids_hold_any_characters_then_their_outboxes_are_found_and_cleared(
+    resolver_factory: Factory, redis_client: redis.Redis, settings: Settings
+) -> None:
+    """The read and clear scripts put outbox keys together themselves: each must be the
+    key the commit wrote, whatever the id's characters (here written directly)."""
+    graph = resolver_factory(Kafka()).graph
+    ids = ["注文-1", 'quote"d', "back\\slash", "emoji-🛒", "plain"]
+    for n, event_id in enumerate(ids[:-1]):
+        redis_client.set(graph.keys.outbox(event_id), f"outbox {n}".encode())
+
+    pending = await graph.prefetch(View(), [], ids)
+
+    assert pending == {e: f"outbox {n}".encode() for n, e in enumerate(ids[:-1])}
+    await graph.clear_outboxes(ids)
+    assert outbox_keys(redis_client, settings) == []
