@@ -193,7 +193,8 @@ class RedisGraph:
             if key not in view.entries or view.entries[key] is not None:
                 return None
             result = resolve(obs, {}, view.customers, self.rules)
-            assert not isinstance(result, NeedMore)  # (a first sighting needs nobody)
+            if isinstance(result, NeedMore):  # (never: a first sighting needs nobody)
+                return None
             view.apply(result)
             return result
         owners = {i.key: e[0] for i in obs.idents if (e := view.owner(i.key)) is not None}
