@@ -14,7 +14,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 from runtime.kafka import create_producer
+from runtime.localstack import free_port
 from runtime.redis import create_sync_redis
 from runtime.settings import load_settings
 from runtime.topics import delete_topics
@@ -299,12 +299,6 @@ class CountingEmitter:
 
 async def _acknowledged() -> None:
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_up(admin: Any, namespace: str) -> None:

@@ -15,7 +15,6 @@ import asyncio
 import base64
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import redis
 from common import record
 
 from runtime.kafka import create_admin
+from runtime.localstack import free_port
 from runtime.settings import load_settings
 from runtime.topics import delete_topics, ensure_topics
 from schemas.topics import CATALOGUE
@@ -75,12 +75,6 @@ def segment_call(rng: random.Random) -> dict[str, Any]:
                  "currency": "JPY", "products": [{**product, "quantity": 2}]}  # fmt: skip
         return {**base, "type": "track", "event": "Order Completed", "properties": order}
     return {**base, "type": "track", "event": "Coupon Applied", "properties": {"coupon": "AKI10"}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_gateway(namespace: str, port: int, processes: int) -> subprocess.Popen[bytes]:

@@ -24,7 +24,6 @@ import asyncio
 import multiprocessing
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -43,6 +42,7 @@ from confluent_kafka import Consumer
 from notifier import DATA, T0, seed  # bench/notifier.py (bench/ is on sys.path)
 
 from runtime.kafka import create_admin, create_consumer, create_producer
+from runtime.localstack import free_port
 from runtime.redis import create_redis
 from runtime.settings import load_settings
 from runtime.topics import delete_topics, ensure_topics
@@ -54,12 +54,6 @@ from services.notifier.adapters.ledger import LedgerStore
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER_AUTH = "bench"  # the fake providers accept anything
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def requests(run: str, count: int, customers: int) -> Iterator[tuple[bytes, bytes]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -20,6 +21,39 @@ from confluent_kafka.admin import AdminClient
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_SCRIPT = ROOT / "deploy" / "local" / "stack.sh"
+
+
+_HANDED_OUT: set[int] = set()
+_PICK = random.Random()  # its own: tests may seed the module's
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on, for a local process (a worker the tests or
+    a bench start) to bind, below the kernel's ephemeral range. A port the kernel picks
+    for ``bind(0)`` comes from that range, which is also where it takes the local ports
+    of outgoing connections: one of the suite's connections to Kafka or Redis took such
+    a port in the seconds before a worker bound it (CI failed with "address already in
+    use")."""
+    below = _ephemeral_start()
+    while True:
+        port = _PICK.randrange(10_000, below)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # someone listens there (the stack's Kafka or Redis, a worker)
+        _HANDED_OUT.add(port)
+        return port
+
+
+def _ephemeral_start() -> int:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32_768  # Linux's default
+    return max(low, 10_001)
 
 
 def _port_open(address: str) -> bool:

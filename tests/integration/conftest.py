@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +17,7 @@ import redis
 from confluent_kafka import Consumer, Producer
 
 from runtime.kafka import create_admin, create_consumer, create_producer
+from runtime.localstack import free_port
 from runtime.settings import Settings
 from runtime.topics import delete_topics, ensure_topics
 from schemas.topics import CATALOGUE
@@ -115,38 +114,6 @@ def redis_client(settings: Settings) -> Iterator[redis.Redis]:
     if keys:
         client.delete(*keys)
     client.close()
-
-
-_HANDED_OUT: set[int] = set()
-_PICK = random.Random()  # its own: tests may seed the module's
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on, below the kernel's ephemeral range. A port
-    the kernel picks for ``bind(0)`` comes from that range, which is also where it takes
-    the local ports of outgoing connections: one of the suite's connections to Kafka or
-    Redis took such a port in the seconds before a worker bound it (CI failed with
-    "address already in use")."""
-    below = _ephemeral_start()
-    while True:
-        port = _PICK.randrange(10_000, below)
-        if port in _HANDED_OUT:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue  # someone listens there (the stack's Kafka or Redis, a worker)
-        _HANDED_OUT.add(port)
-        return port
-
-
-def _ephemeral_start() -> int:
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32_768  # Linux's default
-    return max(low, 10_001)
 
 
 class Worker:
