@@ -1,7 +1,8 @@
 """The local Kafka + Redis stack as seen from Python: health checks and start/stop.
 
 ``deploy/local/stack.sh`` does the work; this module waits for health (used by the
-script) and lets the test harness start the stack once per session.
+script) and lets the test harness start the stack once per session. It also picks the
+ports the processes that the tests and benches start listen on (:func:`free_port`).
 """
 
 from __future__ import annotations
