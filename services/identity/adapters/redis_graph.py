@@ -161,14 +161,14 @@ class RedisGraph:
         wanted = sorted({k for k in node_keys if k not in view.entries})
         node = self.keys.node
         buckets = [node(k) for k in wanted]
-        values, found = await self._hget_many(buckets, wanted, outboxes)
+        values, found = await self._read_many(buckets, wanted, outboxes)
         for key, bucket, value in zip(wanted, buckets, values, strict=True):
             view.read_entries[key] = value
             view.entries[key] = value
             view.buckets[key] = bucket
         return {e: v for e, v in zip(outboxes, found, strict=True) if v is not None}
 
-    async def _hget_many(
+    async def _read_many(
         self, buckets: list[str], fields: list[str], outboxes: Sequence[str] = ()
     ) -> tuple[list[bytes | None], list[bytes | None]]:
         """Hash fields (``fields[i]`` of ``buckets[i]``), and outboxes by event id."""
@@ -329,7 +329,7 @@ class RedisGraph:
         wanted = sorted(c for c in set(customer_ids) if c not in view.customers)
         if not wanted:
             return
-        rows, _ = await self._hget_many([self.keys.customer(c) for c in wanted], wanted)
+        rows, _ = await self._read_many([self.keys.customer(c) for c in wanted], wanted)
         for cid, raw in zip(wanted, rows, strict=True):
             if raw is None:
                 raise GraphContentionError(f"customer {cid} vanished while reading")
