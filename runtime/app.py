@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 import mode.loop
@@ -85,14 +85,26 @@ def _add_health(app: faust.App, service: str) -> None:
                 [f"{tp.topic}:{tp.partition}" for tp in app.assignor.assigned_actives()]
                 + assigned_partitions()  # batch consumers outside faust (runtime.consumer)
             )
-            ready = not app.rebalancing and settled()
+            status = _status(app)
             body = {
                 "service": service,
                 "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
-                "status": "ok" if ready else "rebalancing",
+                "status": status,
                 "assigned": assigned,
             }
-            return self.json(body, status=200 if ready else 503)
+            return self.json(body, status=200 if status == "ok" else 503)
+
+
+def _status(app: faust.App) -> str:
+    """``joining`` until the worker's faust agents (if it has any) are in their group and
+    their streams run (recovery completed), ``rebalancing`` while a rebalance is on or a
+    batch consumer is still getting its share, else ``ok``. Before its first assignment
+    faust reports no rebalance at all, so without the first check a worker whose join
+    waits for a killed predecessor's session to expire looked ready."""
+    tables = cast(SeekFirstTableManager, app.tables)  # create_app's TableManager
+    if app.agents and not tables.recovery.completed.is_set():
+        return "joining"
+    return "rebalancing" if app.rebalancing or not settled() else "ok"
 
 
 FAST_GC = (50_000, 20, 100)

@@ -24,6 +24,18 @@ from schemas.topics import CATALOGUE
 from simulator.observe import Scrape, parse
 
 ROOT = Path(__file__).resolve().parents[2]
+WORKERS = pytest.StashKey[list["Worker"]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test's report ends with the tail of each worker's log: on CI the log
+    files are gone with the run, and a worker that stalled says where only there."""
+    report = yield
+    if report.failed and call.when == "call":
+        for worker in item.stash.get(WORKERS, []):
+            report.sections.append((f"worker log {worker.log_path.name}", worker.log_tail(60)))
+    return report
 
 
 @pytest.fixture
@@ -165,13 +177,17 @@ class Worker:
         self._log.close()
 
     def log_tail(self, lines: int = 40) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @pytest.fixture
-def worker_factory(settings: Settings, tmp_path: Path) -> Iterator[Callable[[str], Worker]]:
+def worker_factory(
+    settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[[str], Worker]]:
     started: list[Worker] = []
+    request.node.stash[WORKERS] = started
 
     def start(module: str) -> Worker:
         worker = Worker(
