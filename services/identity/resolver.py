@@ -41,6 +41,8 @@ from schemas.topics import CUSTOMER_EVENTS, IDENTITY_CHANGES, IDENTITY_LINKS
 from services.identity import metrics
 from services.identity.adapters.redis_graph import GraphContentionError, RedisGraph, View
 from services.identity.domain.diff import Resolution
+from services.identity.domain.graph import FirstSighting
+from services.identity.domain.model import link_id_for
 from services.identity.domain.rules import Observation, Rules, observe
 
 SERVICE = "identity"
@@ -55,6 +57,8 @@ class Output:
 
 
 def outputs_of(result: Resolution) -> list[Output]:
+    if isinstance(result, FirstSighting):
+        return first_sighting_outputs(result)
     if not result.links and not result.changes:
         return []  # (most events)
     out = [
@@ -64,6 +68,43 @@ def outputs_of(result: Resolution) -> list[Output]:
         Output(IDENTITY_CHANGES.suffix, c.customer_id.encode(), encode(c)) for c in result.changes
     ]
     return out
+
+
+def first_sighting_outputs(result: FirstSighting) -> list[Output]:
+    """A first sighting's link and change, written as ``encode`` writes the models
+    ``result.links`` and ``result.changes`` (fields in the models' order, unset ones left
+    out, UTC times with "Z"; tests/unit/identity/test_first_sighting.py holds the bytes
+    to the models'), without making the models."""
+    node, customer_id = result.node, result.customer_id
+    kind, _, value = node.key.partition(":")
+    ref = {"kind": kind, "value": value}
+    at = datetime.fromtimestamp(node.first_seen / 1000, UTC)
+    link_id = link_id_for(node.key)
+    link = {
+        "type": "linked",
+        "link_id": link_id,
+        "identifier": ref,
+        "event_id": node.event_id,
+        "source": node.source,
+        "occurred_at": at,
+        "schema_version": SCHEMA_VERSION,
+    }
+    added = {
+        "customer_id": customer_id,
+        "version": 1,
+        "occurred_at": at,
+        "schema_version": SCHEMA_VERSION,
+        "type": "identifier_added",
+        "identifier": ref,
+        "cause_event_id": node.event_id,
+    }
+    return [
+        Output(IDENTITY_LINKS.suffix, link_id.encode(), orjson.dumps(link, option=_UTC_Z)),
+        Output(IDENTITY_CHANGES.suffix, customer_id.encode(), orjson.dumps(added, option=_UTC_Z)),
+    ]
+
+
+_UTC_Z = orjson.OPT_UTC_Z
 
 
 def pack(outputs: list[Output]) -> bytes:
@@ -238,6 +279,9 @@ def _count(results: list[Resolution]) -> None:
     changed = merges = splits = created = 0
     conflicts: dict[str, int] = {}
     for result in results:
+        if isinstance(result, FirstSighting):  # its change is a new identifier's, unmade
+            changed, created = changed + 1, created + 1
+            continue
         changed += result.changed
         for change in result.changes:
             if isinstance(change, CustomersMerged):

@@ -9,10 +9,11 @@ same whatever the arrival order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
+from functools import cached_property
 
-from schemas.identity import IdentityLinked
+from schemas.identity import IdentityChange, IdentityLinked
 from services.identity.domain.diff import Cause, Resolution, diff, identifier_added, linked
 from services.identity.domain.forest import Forest, Group
 from services.identity.domain.model import (
@@ -75,21 +76,44 @@ def unchanged(
     return customer_id
 
 
-def _first_sighting(obs: Observation) -> Resolution:
+class FirstSighting(Resolution):
     """A lone identifier never seen before: a new customer of one (the common case of a
-    new cookie), built directly; the general path gives the same result, only slower."""
-    node = Node(obs.primary.key, obs.at_ms, obs.event_id, obs.source)
-    customer = Customer(customer_id_for(node.key), 1, {node.key: node}, {})
-    added = identifier_added(
-        customer.customer_id, 1, _at(obs.at_ms), ref_of(node.key), obs.event_id
-    )
-    return Resolution(
-        customer_id=customer.customer_id,
-        upserts=[customer],
-        index={node.key: (customer.customer_id, node.first_seen)},
-        links=[_node_link(node)],
-        changes=[added],
-    )
+    new cookie). Its link and its change are made only when read (the in-memory graph,
+    tests): the resolver writes their JSON from :attr:`node` directly
+    (``resolver.first_sighting_outputs``, the bytes ``encode`` gives these models). The
+    two models and their encoding were ~10 µs of a new cookie's event."""
+
+    def __init__(self, node: Node) -> None:
+        customer = Customer(customer_id_for(node.key), 1, {node.key: node}, {})
+        self.customer_id, self.upserts, self.removed = customer.customer_id, [customer], []
+        self.index = {node.key: (customer.customer_id, node.first_seen)}
+        self.node = node
+
+    @cached_property
+    def links(self) -> list[IdentityLinked]:  # type: ignore[override]
+        return [_node_link(self.node)]
+
+    @cached_property
+    def changes(self) -> list[IdentityChange]:  # type: ignore[override]
+        node = self.node
+        at, ref = _at(node.first_seen), ref_of(node.key)
+        return [identifier_added(self.customer_id, 1, at, ref, node.event_id)]
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the :class:`Resolution` the general path gives (same fields)."""
+        if not isinstance(other, Resolution):
+            return NotImplemented
+        return _fields(self) == _fields(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as Resolution
+
+
+def _fields(result: Resolution) -> tuple[object, ...]:
+    return tuple(getattr(result, f.name) for f in fields(Resolution))
+
+
+def _first_sighting(obs: Observation) -> FirstSighting:
+    return FirstSighting(Node(obs.primary.key, obs.at_ms, obs.event_id, obs.source))
 
 
 def _resolve(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.codec import encode
@@ -112,3 +112,35 @@ def test_when_customers_differ_in_one_field_then_only_a_version_keeps_them_the_s
 
     assert customer.same_graph(other) is (name == "version")
     assert customer.with_version(9) == dataclasses.replace(customer, version=9)
+
+
+VALUES = st.text(min_size=1, max_size=60)  # quotes, control characters, non-ASCII
+EVENT_IDS = st.from_regex(r"[^\s\x00-\x1f]{1,60}", fullmatch=True)  # schemas.base.Id
+
+
+@settings(deadline=None)
+@given(
+    kind=st.sampled_from(["anonymous_id", "member_id", "email", "device_id"]),
+    value=VALUES,
+    ms=st.integers(min_value=946_684_800_000, max_value=4_102_444_799_000),
+    event_id=EVENT_IDS,
+    source=st.sampled_from(["web", "app", "pos", "line"]),
+)
+def test_when_an_identifier_is_first_seen_then_its_outputs_written_directly_equal_the_models(
+    kind: str, value: str, ms: int, event_id: str, source: str
+) -> None:
+    from schemas.topics import IDENTITY_CHANGES, IDENTITY_LINKS
+    from services.identity.domain.graph import FirstSighting
+    from services.identity.resolver import Output, first_sighting_outputs
+
+    first = FirstSighting(Node(f"{kind}:{value}", ms, event_id, source))
+
+    direct = first_sighting_outputs(first)
+
+    [link], [added] = first.links, first.changes
+    assert direct == [
+        Output(IDENTITY_LINKS.suffix, link.link_id.encode(), encode(link)),
+        Output(IDENTITY_CHANGES.suffix, first.customer_id.encode(), encode(added)),
+    ]
+    assert IDENTITY_LINK_ADAPTER.validate_json(direct[0].value) == link  # what a consumer reads
+    assert IDENTITY_CHANGE_ADAPTER.validate_json(direct[1].value) == added
