@@ -73,8 +73,8 @@ def outputs_of(result: Resolution) -> list[Output]:
 def first_sighting_outputs(result: FirstSighting) -> list[Output]:
     """A first sighting's link and change, written as ``encode`` writes the models
     ``result.links`` and ``result.changes`` (fields in the models' order, unset ones left
-    out, UTC times with "Z"; tests/unit/identity/test_first_sighting.py holds the bytes
-    to the models'), without making the models."""
+    out, UTC times with "Z"; tests/unit/identity/test_outputs.py holds the bytes to
+    the models'), without making the models."""
     node, customer_id = result.node, result.customer_id
     kind, _, value = node.key.partition(":")
     ref = {"kind": kind, "value": value}
@@ -99,12 +99,15 @@ def first_sighting_outputs(result: FirstSighting) -> list[Output]:
         "cause_event_id": node.event_id,
     }
     return [
-        Output(IDENTITY_LINKS.suffix, link_id.encode(), orjson.dumps(link, option=_UTC_Z)),
-        Output(IDENTITY_CHANGES.suffix, customer_id.encode(), orjson.dumps(added, option=_UTC_Z)),
+        Output(
+            IDENTITY_LINKS.suffix, link_id.encode(), orjson.dumps(link, option=orjson.OPT_UTC_Z)
+        ),
+        Output(
+            IDENTITY_CHANGES.suffix,
+            customer_id.encode(),
+            orjson.dumps(added, option=orjson.OPT_UTC_Z),
+        ),
     ]
-
-
-_UTC_Z = orjson.OPT_UTC_Z
 
 
 def pack(outputs: list[Output]) -> bytes:

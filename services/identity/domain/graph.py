@@ -105,8 +105,6 @@ class FirstSighting(Resolution):
             return NotImplemented
         return _fields(self) == _fields(other)
 
-    __hash__ = None  # type: ignore[assignment]  # mutable, as Resolution
-
 
 def _fields(result: Resolution) -> tuple[object, ...]:
     return tuple(getattr(result, f.name) for f in fields(Resolution))
