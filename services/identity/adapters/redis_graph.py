@@ -29,7 +29,13 @@ import redis.asyncio as aioredis
 
 from services.identity.adapters.docs import dump_entry, dump_record, load_entry, load_record
 from services.identity.domain.diff import Resolution
-from services.identity.domain.graph import NeedMore, resolve, revoke, unchanged
+from services.identity.domain.graph import (
+    NeedMore,
+    first_sighting,
+    resolve,
+    revoke,
+    unchanged,
+)
 from services.identity.domain.model import Customer
 from services.identity.domain.rules import Observation, Rules
 
@@ -192,9 +198,7 @@ class RedisGraph:
             key = obs.primary.key
             if key not in view.entries or view.entries[key] is not None:
                 return None
-            result = resolve(obs, {}, view.customers, self.rules)
-            if isinstance(result, NeedMore):  # (never: a first sighting needs nobody)
-                return None
+            result = first_sighting(obs)
             view.apply(result)
             return result
         owners = {i.key: e[0] for i in obs.idents if (e := view.owner(i.key)) is not None}

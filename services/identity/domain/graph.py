@@ -41,7 +41,7 @@ def resolve(
     """``owners`` maps node keys to customer ids for (at least) the observation's
     identifiers; ``customers`` holds every customer named there."""
     if len(obs.idents) == 1 and obs.primary.key not in owners:
-        return _first_sighting(obs)
+        return first_sighting(obs)
     return _resolve(obs, owners, customers, rules)
 
 
@@ -110,7 +110,8 @@ def _fields(result: Resolution) -> tuple[object, ...]:
     return tuple(getattr(result, f.name) for f in fields(Resolution))
 
 
-def _first_sighting(obs: Observation) -> FirstSighting:
+def first_sighting(obs: Observation) -> FirstSighting:
+    """What :func:`resolve` gives for a lone identifier no customer owns."""
     return FirstSighting(Node(obs.primary.key, obs.at_ms, obs.event_id, obs.source))
 
 
