@@ -182,7 +182,7 @@ async def in_process(customers: int, events: int, redis_url: str, build_only: bo
     them (its GC thresholds too); the warm customers first, untimed. ``build_only``:
     the timed events are made but not resolved (``bench/instructions.py`` subtracts that
     run's instructions, so making the workload doesn't count)."""
-    from runtime.app import FAST_GC, tune_gc
+    from runtime.app import IDENTITY_GC, tune_gc
     from runtime.consumer import Record
     from services.identity.adapters.redis_graph import RedisGraph
     from services.identity.resolver import Resolver
@@ -215,7 +215,7 @@ async def in_process(customers: int, events: int, redis_url: str, build_only: bo
     try:
         await run(warm)
         sink.messages = 0
-        tune_gc(FAST_GC)
+        tune_gc(IDENTITY_GC)
         gc.callbacks.append(timing)
         cpu, wall = time.process_time(), time.perf_counter()
         await run([] if build_only else timed)

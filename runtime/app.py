@@ -89,6 +89,7 @@ def _add_health(app: faust.App, service: str) -> None:
             body = {
                 "service": service,
                 "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
+                "gc_thresholds": gc.get_threshold(),
                 "status": status,
                 "assigned": assigned,
             }
@@ -110,6 +111,12 @@ def _status(app: faust.App) -> str:
 FAST_GC = (50_000, 20, 100)
 """Collect cyclic garbage every 50,000 net allocations (CPython: 700): identity resolves
 ~1.55x, the segmenter ~1.3x as many events per second."""
+IDENTITY_GC = (1_000_000, 20, 100)
+"""identity's: every 1,000,000 net allocations. Its caches (parsed customers, link ids)
+grow by a few objects an event, so with FAST_GC a young collection came every few batches
+and an older one every ~20 of those, walking the grown caches again each time: ~10 % of
+the worker's samples (py-spy, 2026-12-06), in whatever line of a batch's commit crossed
+the threshold. A batch in flight holds ~16k net allocations, far below either."""
 CPYTHON_GC = (700, 10, 10)
 """CPython's thresholds: the journey keeps them. Collected rarely, the garbage of a due
 index rebuild fragments the heap around the index: 1M pending timers took ~300 B of RSS

@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     gc_thresholds: tuple[int, int, int] | None = Field(
         default=None,
         description="Python's cyclic GC thresholds (gc.set_threshold); unset: the "
-        "service's own (runtime.app.FAST_GC, or CPython's (700, 10, 10) for journey). "
+        "service's own (runtime.app.FAST_GC; IDENTITY_GC for identity, CPython's (700, 10, "
+        "10) for journey). "
         "CPython's collect every 700 net allocations and walk the caches and indexes "
         "that live as long as the worker: half of identity's CPU went there",
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from runtime.app import IDENTITY_GC
 from runtime.settings import Settings
 from tests.integration.conftest import Worker
 
@@ -74,3 +75,16 @@ def test_when_a_killed_workers_session_still_holds_the_group_then_its_successor_
         assert assigned  # the partitions it now holds
     finally:
         successor.stop()
+
+
+def test_when_the_identity_worker_runs_then_it_collects_garbage_at_its_own_thresholds(
+    worker_factory: Callable[[str], Worker],
+) -> None:
+    """Its own, not the other workers' FAST_GC: with those, ~10 % of its samples went to
+    the collector walking its caches again (runtime.app.IDENTITY_GC)."""
+    worker = worker_factory("services.identity")
+
+    got = health(worker.port)
+
+    assert got is not None
+    assert got[1]["gc_thresholds"] == list(IDENTITY_GC)
