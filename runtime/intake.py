@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from runtime.deadletter import DeadLetterSink, utcnow
 from runtime.metrics import MESSAGES_CONSUMED, processing
 from schemas.base import new_tuple
-from schemas.codec import DecodeError, decode
+from schemas.codec import DecodeError, JsonReader, decode
 from schemas.deadletter import DeadLetter
 
 T = TypeVar("T")
@@ -42,7 +42,7 @@ def _consumed(service: str, topic: str) -> Any:
 
 async def decoded(
     stream: Any,
-    adapter: TypeAdapter[T],
+    adapter: JsonReader[T],
     dead_letters: DeadLetterSink,
     *,
     service: str,
@@ -67,7 +67,7 @@ def stage_of(topic: str) -> str:
 
 async def decode_batch(
     events: Sequence[Any],
-    adapter: TypeAdapter[T],
+    adapter: JsonReader[T],
     dead_letters: DeadLetterSink,
     *,
     service: str,
@@ -131,7 +131,7 @@ class Narrow(Generic[N]):
 async def decode_batch_narrow(
     events: Sequence[Any],
     narrow: Narrow[N],
-    adapter: TypeAdapter[T],
+    adapter: JsonReader[T],
     dead_letters: DeadLetterSink,
     *,
     service: str,
@@ -179,7 +179,7 @@ def _read_narrowly(narrow: Narrow[N], message: Any, raw: bytes) -> N | None:
 
 async def decode_event(
     event: Any,
-    adapter: TypeAdapter[T],
+    adapter: JsonReader[T],
     dead_letters: DeadLetterSink,
     *,
     service: str,
@@ -190,7 +190,7 @@ async def decode_event(
 
 
 async def _decoded(
-    event: Any, adapter: TypeAdapter[T], dead_letters: DeadLetterSink, service: str, max_bytes: int
+    event: Any, adapter: JsonReader[T], dead_letters: DeadLetterSink, service: str, max_bytes: int
 ) -> Received[T] | None:
     """The message decoded, or dead-lettered (None)."""
     message = event.message

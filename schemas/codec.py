@@ -7,12 +7,20 @@ the same pass; orjson serves the free-form dicts around the models.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import orjson
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class JsonReader(Protocol[T_co]):
+    """What decoding needs of a reader: a ``TypeAdapter``, or ``schemas.plain``'s."""
+
+    def validate_json(self, data: bytes, /) -> T_co: ...
+
 
 DEFAULT_MAX_BYTES = 1_000_000
 
@@ -33,7 +41,7 @@ def encode(model: BaseModel) -> bytes:
     return model.__pydantic_serializer__.to_json(model, exclude_none=True)
 
 
-def decode(adapter: TypeAdapter[T], raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> T:
+def decode(adapter: JsonReader[T], raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> T:
     """Validate ``raw`` JSON bytes against ``adapter`` or raise :class:`DecodeError`."""
     if len(raw) > max_bytes:
         raise DecodeError("too_large", f"message is {len(raw)} bytes, limit is {max_bytes}")

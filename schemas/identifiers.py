@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -74,6 +75,12 @@ class Identifiers(BaseModel):
         """The identifiers that are set, in trust order."""
         values = self.__dict__
         return [(k, v) for k, name in _NAMED if (v := values[name])]
+
+    @staticmethod
+    def present_in(values: Mapping[str, str | None]) -> list[tuple[IdentifierKind, str]]:
+        """:meth:`present` of identifiers read into a dict (``schemas.plain``): the
+        absent ones may be missing."""
+        return [(k, v) for k, name in _NAMED if (v := values.get(name))]
 
     def routing_key(self) -> str:
         """Kafka key for raw topics: the most trusted identifier, so one person's events

@@ -2,7 +2,7 @@
 
 The stream's shape:
     raw bytes (7 raw topics)
-      -> RawEvent (invalid -> dead letter)
+      -> RawEvent, most types as plain dicts (schemas.plain; invalid -> dead letter)
       -> Observation (normalised identifiers; none usable -> dead letter)
       -> Resolution (Redis, atomic; links + changes kept in an outbox until Kafka acks)
       -> identity.links, identity.changes, customer.events (keyed by customer id)
@@ -33,10 +33,11 @@ from runtime.producer import DeliveryError
 from runtime.redis import REDIS_OUTAGE
 from schemas.base import SCHEMA_VERSION
 from schemas.codec import encode
-from schemas.customer import HeaderList, routing_headers
+from schemas.customer import HeaderList, routing_header
 from schemas.deadletter import DeadLetter
-from schemas.events import RAW_EVENT_ADAPTER, EventEnvelope
+from schemas.events import RawEvent
 from schemas.identity import CustomersMerged, CustomerSplit, IdentityConflictRecorded
+from schemas.plain import RAW_EVENT_READER, PlainEvent, identifiers_present
 from schemas.topics import CUSTOMER_EVENTS, IDENTITY_CHANGES, IDENTITY_LINKS
 from services.identity import metrics
 from services.identity.adapters.redis_graph import GraphContentionError, RedisGraph, View
@@ -158,7 +159,7 @@ class Resolver:
     async def handle(self, events: Sequence[Any]) -> None:
         """A faust batch: each valid event ends on customer.events, the rest dead-lettered."""
         received = await decode_batch(
-            events, RAW_EVENT_ADAPTER, self.dead_letters, service=SERVICE, max_bytes=self.max_bytes
+            events, RAW_EVENT_READER, self.dead_letters, service=SERVICE, max_bytes=self.max_bytes
         )
         usable = []
         for item in received:
@@ -209,7 +210,7 @@ class Resolver:
                 self._produce(output)
             customer_id = result.customer_id
             value = customer_event_bytes(customer_id, stamp, item.raw)
-            produce(topic, customer_id.encode(), value, headers=routing_headers(item.value))
+            produce(topic, customer_id.encode(), value, headers=headers_of(item.value))
         events = set(view.outboxes) | set(pending)
         self._settling, self._settling_events = asyncio.ensure_future(self._settle(events)), events
         _count([result for _, result, _ in resolved])
@@ -242,7 +243,7 @@ class Resolver:
         why = "; ".join(f"{kind} {value!r}: {reason}" for kind, value, reason in obs.rejected)
         await self.dead_letters.send(
             DeadLetter.of(
-                encode(item.value),
+                item.raw,
                 reason="rejected",
                 error=f"no usable identifier ({why})",
                 service=SERVICE,
@@ -268,8 +269,22 @@ def customer_event_bytes(customer_id: str, stamp: bytes, raw_event: bytes) -> by
     return b"".join((b'{"customer_id":', orjson.dumps(customer_id), stamp, raw_event, b"}"))
 
 
-def observe_event(event: EventEnvelope, rules: Rules) -> Observation:
-    return observe(event.event_id, event.occurred_at, event.source.value, event.identifiers, rules)
+def observe_event(event: PlainEvent | RawEvent, rules: Rules) -> Observation:
+    """What ``event`` (read into a dict or a model: ``schemas.plain``) says of identity."""
+    if type(event) is dict:
+        ids = identifiers_present(event["identifiers"])
+        return observe(event["event_id"], event["occurred_at"], event["source"].value, ids, rules)
+    model: RawEvent = event  # type: ignore[assignment]
+    ids = model.identifiers.present()
+    return observe(model.event_id, model.occurred_at, model.source.value, ids, rules)
+
+
+def headers_of(event: PlainEvent | RawEvent) -> HeaderList:
+    """The routing header identity writes with ``event`` on customer.events."""
+    if type(event) is dict:
+        return routing_header(event["type"], event["event_id"], event["occurred_at"])
+    model: RawEvent = event  # type: ignore[assignment]
+    return routing_header(model.type, model.event_id, model.occurred_at)
 
 
 def _count_dropped(obs: Observation) -> None:

@@ -6,6 +6,7 @@ Everything here is pure and configurable; defaults follow the domain reference.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -14,7 +15,6 @@ from schemas.base import new_tuple
 from schemas.identifiers import (
     TRUST_ORDER,
     IdentifierKind,
-    Identifiers,
     InvalidIdentifierError,
     identifier_key,
     normalise,
@@ -140,13 +140,18 @@ def _classify(rules: Rules, kind: IdentifierKind, raw: str) -> Verdict:
 
 
 def observe(
-    event_id: str, occurred_at: datetime, source: str, identifiers: Identifiers, rules: Rules
+    event_id: str,
+    occurred_at: datetime,
+    source: str,
+    identifiers: Iterable[tuple[IdentifierKind, str]],
+    rules: Rules,
 ) -> Observation:
-    """Normalise, drop junk, keep shared devices out of bridging; most trusted first."""
+    """Normalise, drop junk, keep shared devices out of bridging; most trusted first.
+    ``identifiers``: the event's, in trust order (``Identifiers.present()``)."""
     kept: list[Ident] = []
     shared: list[Ident] = []
     rejected: list[tuple[str, str, str]] = []
-    for kind, raw in identifiers.present():
+    for kind, raw in identifiers:
         what, ident, why = classify(rules, kind, raw)
         if ident is None:
             rejected.append((kind.value, raw, why))

@@ -16,7 +16,11 @@ def obs(
     event_id: str, minute: int, rules: Rules | None = None, source: str = "web", **ids: str
 ) -> Observation:
     return observe(
-        event_id, T0 + timedelta(minutes=minute), source, Identifiers(**ids), rules or Rules()
+        event_id,
+        T0 + timedelta(minutes=minute),
+        source,
+        Identifiers(**ids).present(),
+        rules or Rules(),
     )
 
 
