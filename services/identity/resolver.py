@@ -48,7 +48,6 @@ from services.identity.domain.rules import Observation, Rules, observe
 
 SERVICE = "identity"
 log = logging.getLogger(__name__)
-Early = tuple["View", "asyncio.Future[dict[str, bytes]]", set[str]]
 
 
 @dataclass(frozen=True)
@@ -158,34 +157,7 @@ class Resolver:
         self._settling_events: set[str] = set()  # whose outboxes that clears
 
     async def handle(self, events: Sequence[Any]) -> None:
-        """A faust batch: each valid event ends on customer.events, the rest dead-lettered.
-
-        Redis works while this worker does: the first half's index entries are read
-        while the second half is decoded, and the commit runs while the customer events'
-        bytes are made (each was ~1.5 ms of a ~30 ms batch waiting on Redis)."""
-        half = len(events) // 2
-        first = await self._usable(events[:half])
-        early = self._read_early(first) if first else None
-        try:
-            usable = first + await self._usable(events[half:])
-            attempts = iter([early])  # a retried batch reads everything again
-            started = time.perf_counter()
-            await retry_forever(
-                lambda: self._resolve_all(usable, next(attempts, None)),
-                retryable=(
-                    redis.exceptions.ConnectionError,
-                    redis.exceptions.TimeoutError,
-                    GraphContentionError,
-                ),
-                what="identity batch",
-            )
-            metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-        finally:
-            if early is not None and not early[1].done():
-                early[1].cancel()  # (cancelled, or stopping: nobody reads it)
-
-    async def _usable(self, events: Sequence[Any]) -> list[tuple[Received[Any], Observation]]:
-        """The valid events with at least one usable identifier; the rest dead-lettered."""
+        """A faust batch: each valid event ends on customer.events, the rest dead-lettered."""
         received = await decode_batch(
             events, RAW_EVENT_READER, self.dead_letters, service=SERVICE, max_bytes=self.max_bytes
         )
@@ -198,30 +170,24 @@ class Resolver:
                 usable.append((item, obs))
             else:
                 await self._dead_letter(item, obs)
-        return usable
+        started = time.perf_counter()
+        await retry_forever(
+            lambda: self._resolve_all(usable),
+            retryable=(
+                redis.exceptions.ConnectionError,
+                redis.exceptions.TimeoutError,
+                GraphContentionError,
+            ),
+            what="identity batch",
+        )
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
-    def _read_early(self, items: list[tuple[Received[Any], Observation]]) -> Early:
-        """A view, and a task reading into it the entries of ``items`` and their pending
-        outboxes (returned by event id), already on its way to Redis."""
+    async def _resolve_all(self, items: list[tuple[Received[Any], Observation]]) -> None:
         view = View()
-        keys = [i.key for _, obs in items for i in obs.idents]
-        ids = sorted({obs.event_id for _, obs in items} - self._settling_events)
-        return view, asyncio.ensure_future(self.graph.read(view, keys, ids)), set(ids)
-
-    async def _resolve_all(
-        self, items: list[tuple[Received[Any], Observation]], early: Early | None = None
-    ) -> None:
-        pending: dict[str, bytes] = {}
-        asked: set[str] = set()  # event ids whose outboxes were asked for already
-        if early is not None:
-            view, reading, asked = early
-            pending = await reading
-        else:
-            view = View()
         # an event of the batch still settling (a duplicate sent again at once) has its
         # outbox sent and cleared by that batch: here it resolves to nothing new
-        ids = {obs.event_id for _, obs in items} - self._settling_events - asked
-        pending |= await self.graph.prefetch(view, [obs for _, obs in items], sorted(ids))
+        ids = {obs.event_id for _, obs in items} - self._settling_events
+        pending = await self.graph.prefetch(view, [obs for _, obs in items], sorted(ids))
         resolved = []
         graph = self.graph
         for item, obs in items:
@@ -232,23 +198,19 @@ class Resolver:
             resolved.append((item, result, outputs))
         if self._settling_events & view.outboxes.keys():  # an event id used again at once:
             await self._settled()  # its old outbox goes before the new one is written
-        committing = asyncio.ensure_future(self.graph.commit(view))
-        await asyncio.sleep(0)  # the script on its way: make the messages meanwhile
-        made = [
-            (result.customer_id.encode(), orjson.dumps(result.customer_id), headers_of(item.value))
-            for item, result, _ in resolved
-        ]
-        await committing
+        await self.graph.commit(view)
         await self._settled()  # one batch's outputs in flight at a time
         for raw in pending.values():
             for output in unpack(raw):
                 self._produce(output)
         stamp = customer_event_stamp(view.version, datetime.now(UTC))
         topic, produce = f"{self.namespace}.{CUSTOMER_EVENTS.suffix}", self.sink.produce
-        for (item, _, outputs), (key, quoted_id, headers) in zip(resolved, made, strict=True):
+        for item, result, outputs in resolved:
             for output in outputs:
                 self._produce(output)
-            produce(topic, key, customer_event_bytes(quoted_id, stamp, item.raw), headers=headers)
+            customer_id = result.customer_id
+            value = customer_event_bytes(customer_id, stamp, item.raw)
+            produce(topic, customer_id.encode(), value, headers=headers_of(item.value))
         events = set(view.outboxes) | set(pending)
         self._settling, self._settling_events = asyncio.ensure_future(self._settle(events)), events
         _count([result for _, result, _ in resolved])
@@ -301,11 +263,10 @@ def customer_event_stamp(version: int, now: datetime) -> bytes:
     return b"," + orjson.dumps(fields)[1:-1] + b',"event":'
 
 
-def customer_event_bytes(quoted_id: bytes, stamp: bytes, raw_event: bytes) -> bytes:
+def customer_event_bytes(customer_id: str, stamp: bytes, raw_event: bytes) -> bytes:
     """A CustomerEvent's JSON with the raw event's validated bytes spliced in as they are
-    (re-serialising the event would cost more than everything else on the fast path);
-    ``quoted_id``: the customer id as JSON (``orjson.dumps``, made while Redis commits)."""
-    return b"".join((b'{"customer_id":', quoted_id, stamp, raw_event, b"}"))
+    (re-serialising the event would cost more than everything else on the fast path)."""
+    return b"".join((b'{"customer_id":', orjson.dumps(customer_id), stamp, raw_event, b"}"))
 
 
 def observe_event(event: PlainEvent | RawEvent, rules: Rules) -> Observation:

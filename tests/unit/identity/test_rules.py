@@ -194,7 +194,7 @@ def test_when_a_customer_event_is_spliced_then_it_decodes_to_the_same_event() ->
     now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
     stamp = customer_event_stamp(7, now)
-    raw = customer_event_bytes(b'"c1"', stamp, encode(event))
+    raw = customer_event_bytes("c1", stamp, encode(event))
     resolved = decode(CUSTOMER_EVENTS.adapter, raw)
 
     assert (resolved.customer_id, resolved.identity_version, resolved.resolved_at) == ("c1", 7, now)
