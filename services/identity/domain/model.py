@@ -123,5 +123,8 @@ class Customer:
 
 
 def anchor_of(nodes: dict[str, Node]) -> str:
-    """Earliest first seen, ties by the smaller derived customer id."""
-    return min(nodes.values(), key=lambda n: (n.first_seen, customer_id_for(n.key))).key
+    """Earliest first seen, ties by the smaller derived customer id (derived only for a
+    tie: a hash each, and a customer's identifiers are rarely first seen together)."""
+    earliest = min(node.first_seen for node in nodes.values())
+    tied = [key for key, node in nodes.items() if node.first_seen == earliest]
+    return tied[0] if len(tied) == 1 else min(tied, key=customer_id_for)

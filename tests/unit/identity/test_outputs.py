@@ -19,7 +19,14 @@ from schemas.identity import (
     IdentityLinked,
 )
 from services.identity.domain.diff import identifier_added, linked
-from services.identity.domain.model import Customer, Edge, Node, ref_of
+from services.identity.domain.model import (
+    Customer,
+    Edge,
+    Node,
+    anchor_of,
+    customer_id_for,
+    ref_of,
+)
 
 KEYS = st.sampled_from(
     ["anonymous_id:ck1", "member_id:M1", "email:a@example.jp", "pos_card:2900000001"]
@@ -144,3 +151,20 @@ def test_when_an_identifier_is_first_seen_then_its_outputs_written_directly_equa
     ]
     assert IDENTITY_LINK_ADAPTER.validate_json(direct[0].value) == link  # what a consumer reads
     assert IDENTITY_CHANGE_ADAPTER.validate_json(direct[1].value) == added
+
+
+@given(
+    st.dictionaries(
+        st.from_regex(r"(anonymous_id|member_id|email):[a-z0-9]{1,6}", fullmatch=True),
+        st.integers(0, 3),  # few distinct times: ties are common
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_a_customers_anchor_is_its_earliest_identifier_ties_by_the_smaller_id(
+    seen: dict[str, int],
+) -> None:
+    nodes = {key: Node(key, at, "e1", "web") for key, at in seen.items()}
+
+    expected = min(nodes.values(), key=lambda n: (n.first_seen, customer_id_for(n.key))).key
+    assert anchor_of(nodes) == expected
