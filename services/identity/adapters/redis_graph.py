@@ -28,7 +28,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from services.identity.adapters.docs import dump_entry, dump_record, load_entry, load_record
-from services.identity.domain.diff import Resolution
+from services.identity.domain.diff import Known, Resolution
 from services.identity.domain.graph import (
     NeedMore,
     first_sighting,
@@ -77,6 +77,7 @@ class View:
     buckets: dict[str, str] = field(default_factory=dict)  # identifier -> its index bucket
     read_versions: dict[str, int] = field(default_factory=dict)
     entries: dict[str, bytes | None] = field(default_factory=dict)
+    owners: dict[str, tuple[str, int]] = field(default_factory=dict)  # entries read, parsed
     customers: dict[str, Customer] = field(default_factory=dict)
     dirty_entries: set[str] = field(default_factory=set)
     dirty_customers: set[str] = field(default_factory=set)
@@ -87,8 +88,15 @@ class View:
     version: int = 0
 
     def owner(self, key: str) -> tuple[str, int] | None:
-        raw = self.entries.get(key)
-        return load_entry(raw) if raw else None
+        """(customer id, first seen) of identifier ``key``, None when it is unknown (an
+        entry is parsed once: an event's identifiers are looked up several times)."""
+        found = self.owners.get(key)
+        if found is None:
+            raw = self.entries.get(key)
+            if not raw:
+                return None
+            found = self.owners[key] = load_entry(raw)
+        return found
 
     def fast(self, obs: Observation) -> str | None:
         """The customer id when the event tells the graph nothing new (no load needed)."""
@@ -104,6 +112,7 @@ class View:
             if self.entries.get(key) is None:
                 self.new_identifiers += 1
             self.entries[key] = dump_entry(cid, seen)
+            self.owners[key] = (cid, seen)
             self.dirty_entries.add(key)
         for cid in result.removed:
             self.customers.pop(cid, None)
@@ -193,7 +202,7 @@ class RedisGraph:
         new cookie: a new customer, applied to the view as :meth:`plan` would)."""
         customer_id = view.fast(obs)
         if customer_id is not None:
-            return Resolution(customer_id=customer_id)
+            return Known(customer_id)
         if len(obs.idents) == 1:
             key = obs.primary.key
             if key not in view.entries or view.entries[key] is not None:
@@ -203,7 +212,7 @@ class RedisGraph:
             return result
         owners = {i.key: e[0] for i in obs.idents if (e := view.owner(i.key)) is not None}
         customer_id = unchanged(obs, owners, view.customers)
-        return None if customer_id is None else Resolution(customer_id=customer_id)
+        return None if customer_id is None else Known(customer_id)
 
     async def plan(self, obs: Observation, view: View) -> Resolution:
         """Resolve ``obs`` against the batch's view and apply it there (no Redis write);

@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from functools import cached_property
 
 from schemas.identity import IdentityChange, IdentityLinked
-from services.identity.domain.diff import Cause, Resolution, diff, identifier_added, linked
+from services.identity.domain.diff import (
+    Cause,
+    Known,
+    Resolution,
+    diff,
+    identifier_added,
+    linked,
+)
 from services.identity.domain.forest import Forest, Group
 from services.identity.domain.model import (
     Customer,
@@ -123,7 +130,7 @@ def _resolve(
     new_nodes, earlier_nodes = _nodes(obs, touched, owners)
     new_edges, earlier_edges = _edges(obs, touched, owners)
     if not (new_nodes or earlier_nodes or new_edges or earlier_edges):
-        return Resolution(customer_id=owners[obs.primary.key])
+        return Known(owners[obs.primary.key])
     last = max((c.last_link for c in touched.values()), default=(0, "", ""))
     in_order = not earlier_nodes and not earlier_edges and all(e.order > last for e in new_edges)
     if in_order:

@@ -18,7 +18,7 @@ from schemas.identity import (
     IdentifierAdded,
     IdentityLinked,
 )
-from services.identity.domain.diff import identifier_added, linked
+from services.identity.domain.diff import Known, Resolution, identifier_added, linked
 from services.identity.domain.model import (
     Customer,
     Edge,
@@ -168,3 +168,13 @@ def test_a_customers_anchor_is_its_earliest_identifier_ties_by_the_smaller_id(
 
     expected = min(nodes.values(), key=lambda n: (n.first_seen, customer_id_for(n.key))).key
     assert anchor_of(nodes) == expected
+
+
+def test_a_known_customers_resolution_equals_the_general_one_with_nothing_to_write() -> None:
+    customer = Customer("c1", 1, {"member_id:M1": Node("member_id:M1", 0, "e1", "web")}, {})
+
+    assert Known("c1") == Resolution(customer_id="c1")
+    assert Resolution(customer_id="c1") == Known("c1")
+    assert Known("c1") != Resolution(customer_id="c2")
+    assert Known("c1") != Resolution(customer_id="c1", upserts=[customer])
+    assert not (Known("c1").changed or Known("c1").links or Known("c1").index)

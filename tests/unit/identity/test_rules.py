@@ -178,8 +178,8 @@ def test_when_an_event_repeats_then_nothing_changes() -> None:
 
     assert not again.changed
     assert not later.changed
-    assert again.links == []
-    assert later.links == []
+    assert not again.links
+    assert not later.links
 
 
 def test_when_a_customer_event_is_spliced_then_it_decodes_to_the_same_event() -> None:
