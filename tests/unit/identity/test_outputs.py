@@ -177,4 +177,6 @@ def test_a_known_customers_resolution_equals_the_general_one_with_nothing_to_wri
     assert Resolution(customer_id="c1") == Known("c1")
     assert Known("c1") != Resolution(customer_id="c2")
     assert Known("c1") != Resolution(customer_id="c1", upserts=[customer])
-    assert not (Known("c1").changed or Known("c1").links or Known("c1").index)
+    known = Known("c1")
+    assert not known.changed
+    assert (known.links, known.changes, dict(known.index)) == ((), (), {})
