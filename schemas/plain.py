@@ -6,10 +6,11 @@ same check: identity's intake, which passes each event on as the bytes it came i
 becomes a typed dict with the same fields, constraints, extra-key rules and settings (no
 model instances: ~2.8 µs instead of ~4.4 for a page view, the commonest event). Types
 whose schema has a Python validator (an order's line amounts, a profile update that
-changes nothing) keep their model, read exactly as ``RAW_EVENT_ADAPTER`` reads them. The envelope's two Python validators are mirrored: an
-event must name at least one identifier (checked on the dict; the model's error is
-raised), and a context's ``null`` keys are only kept (dropping them matters when an
-event is encoded again; identity never does).
+changes nothing) keep their model, read exactly as ``RAW_EVENT_ADAPTER`` reads them.
+The envelope's two Python validators are mirrored: an event must name at least one
+identifier (checked on the dict; the model's error is raised), and a context's ``null``
+keys are only kept (dropping them matters when an event is encoded again; identity never
+does).
 
 A message either reader refuses raises the model adapter's own ``ValidationError``, so
 the dead-letter reason is the same. tests/unit/schemas/test_plain.py holds the two
