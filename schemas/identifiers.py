@@ -30,6 +30,7 @@ class IdentifierKind(StrEnum):
 
 TRUST_ORDER: tuple[IdentifierKind, ...] = tuple(IdentifierKind)
 _NAMED: tuple[tuple[IdentifierKind, str], ...] = tuple((k, k.value) for k in TRUST_ORDER)
+_KIND_OF = {name: kind for kind, name in _NAMED}
 
 _RawId = Field(default=None, min_length=1, max_length=256)
 
@@ -79,7 +80,11 @@ class Identifiers(BaseModel):
     @staticmethod
     def present_in(values: Mapping[str, str | None]) -> list[tuple[IdentifierKind, str]]:
         """:meth:`present` of identifiers read into a dict (``schemas.plain``): the
-        absent ones may be missing."""
+        absent ones may be missing, the keys are the model's fields (validated). Most
+        events name one identifier: its pair is made without walking all eight kinds."""
+        if len(values) == 1:
+            for name, value in values.items():
+                return [(_KIND_OF[name], value)] if value else []
         return [(k, v) for k, name in _NAMED if (v := values.get(name))]
 
     def routing_key(self) -> str:

@@ -41,7 +41,7 @@ from schemas.plain import RAW_EVENT_READER, PlainEvent, identifiers_present
 from schemas.topics import CUSTOMER_EVENTS, IDENTITY_CHANGES, IDENTITY_LINKS
 from services.identity import metrics
 from services.identity.adapters.redis_graph import GraphContentionError, RedisGraph, View
-from services.identity.domain.diff import Resolution
+from services.identity.domain.diff import Known, Resolution
 from services.identity.domain.graph import FirstSighting
 from services.identity.domain.model import link_id_for
 from services.identity.domain.rules import Observation, Rules, observe
@@ -297,7 +297,10 @@ def _count(results: list[Resolution]) -> None:
     changed = merges = splits = created = 0
     conflicts: dict[str, int] = {}
     for result in results:
-        if isinstance(result, FirstSighting):  # its change is a new identifier's, unmade
+        kind = type(result)
+        if kind is Known:  # most: nothing to count but the event
+            continue
+        if kind is FirstSighting:  # its change is a new identifier's, unmade
             changed, created = changed + 1, created + 1
             continue
         changed += result.changed

@@ -78,7 +78,8 @@ def unchanged(
         if lid in revoked:
             continue
         edge = edges.get(lid)
-        if edge is None or (at, event_id, lid) < edge.order:
+        # (at, event_id, lid) < edge.order, whose link id is lid: no third field to build
+        if edge is None or (at, event_id) < (edge.at, edge.event_id):
             return None
     return customer_id
 
