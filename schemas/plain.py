@@ -24,7 +24,6 @@ from typing import Any
 from pydantic_core import SchemaValidator, ValidationError
 
 from schemas.events import RAW_EVENT_ADAPTER, RawEvent
-from schemas.identifiers import Identifiers
 
 PlainEvent = dict[str, Any]
 """An event read by :data:`RAW_EVENT_READER` into a dict: fields as sent (absent ones
@@ -110,10 +109,3 @@ class RawEventReader:
 
 
 RAW_EVENT_READER = RawEventReader()
-
-
-def identifiers_present(identifiers: dict[str, Any] | Identifiers) -> list[tuple[Any, str]]:
-    """``Identifiers.present()`` of an event's identifiers, read either way."""
-    if isinstance(identifiers, Identifiers):
-        return identifiers.present()
-    return Identifiers.present_in(identifiers)

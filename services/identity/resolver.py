@@ -33,11 +33,12 @@ from runtime.producer import DeliveryError
 from runtime.redis import REDIS_OUTAGE
 from schemas.base import SCHEMA_VERSION
 from schemas.codec import encode
-from schemas.customer import HeaderList, routing_header
+from schemas.customer import HeaderList, routing_header, routing_headers
 from schemas.deadletter import DeadLetter
 from schemas.events import RawEvent
+from schemas.identifiers import Identifiers
 from schemas.identity import CustomersMerged, CustomerSplit, IdentityConflictRecorded
-from schemas.plain import RAW_EVENT_READER, PlainEvent, identifiers_present
+from schemas.plain import RAW_EVENT_READER, PlainEvent
 from schemas.topics import CUSTOMER_EVENTS, IDENTITY_CHANGES, IDENTITY_LINKS
 from services.identity import metrics
 from services.identity.adapters.redis_graph import GraphContentionError, RedisGraph, View
@@ -272,7 +273,7 @@ def customer_event_bytes(customer_id: str, stamp: bytes, raw_event: bytes) -> by
 def observe_event(event: PlainEvent | RawEvent, rules: Rules) -> Observation:
     """What ``event`` (read into a dict or a model: ``schemas.plain``) says of identity."""
     if type(event) is dict:
-        ids = identifiers_present(event["identifiers"])
+        ids = Identifiers.present_in(event["identifiers"])
         return observe(event["event_id"], event["occurred_at"], event["source"].value, ids, rules)
     model: RawEvent = event  # type: ignore[assignment]
     ids = model.identifiers.present()
@@ -283,8 +284,7 @@ def headers_of(event: PlainEvent | RawEvent) -> HeaderList:
     """The routing header identity writes with ``event`` on customer.events."""
     if type(event) is dict:
         return routing_header(event["type"], event["event_id"], event["occurred_at"])
-    model: RawEvent = event  # type: ignore[assignment]
-    return routing_header(model.type, model.event_id, model.occurred_at)
+    return routing_headers(event)  # type: ignore[arg-type]
 
 
 def _count_dropped(obs: Observation) -> None:

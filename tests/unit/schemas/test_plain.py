@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from schemas.codec import encode
 from schemas.events import RAW_EVENT_ADAPTER, RAW_EVENT_TYPES, event_type_name
 from schemas.examples import example
-from schemas.plain import RAW_EVENT_READER, identifiers_present
+from schemas.identifiers import Identifiers
+from schemas.plain import RAW_EVENT_READER
 
 TYPES = [event_type_name(cls) for cls in RAW_EVENT_TYPES]
 JSON = st.recursive(
@@ -106,7 +107,7 @@ def same_fields(plain: dict[str, Any], model: Any) -> None:
             k: v for k, v in expected.get("context", {}).items() if v is not None
         }
     assert plain == expected
-    assert identifiers_present(plain["identifiers"]) == model.identifiers.present()
+    assert Identifiers.present_in(plain["identifiers"]) == model.identifiers.present()
 
 
 @settings(max_examples=600, deadline=None)
