@@ -41,6 +41,7 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
                 identity.rules(),
                 outbox_ttl=identity.outbox_ttl_seconds,
                 buckets=identity.index_buckets,
+                remember=identity.remembered_identifiers,
             )
         return graphs["g"]
 

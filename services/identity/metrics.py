@@ -23,6 +23,11 @@ BATCH_SECONDS = Histogram(
     "Time to resolve one batch, Redis and Kafka acknowledgements included",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+GRAPH_WRITTEN_ELSEWHERE = Counter(
+    "kizuna_identity_graph_written_elsewhere_total",
+    "Times a worker found the graph written by another since its own last look, and read "
+    "again what it kept (rising fast with several workers: contention on the graph)",
+)
 GRAPH_IDENTIFIERS = Gauge("kizuna_identity_graph_identifiers", "Identifiers in the graph")
 GRAPH_CUSTOMERS = Gauge("kizuna_identity_graph_customers", "Customers in the graph")
 RESOLVED_KNOWN = EVENTS_RESOLVED.labels("known")

@@ -38,6 +38,12 @@ class IdentitySettings(BaseSettings):
         description="Hashes the identifier index is spread over; about identifiers / 100 "
         "keeps each one a compact listpack (10M customers: 262144). Changing it needs a rebuild.",
     )
+    remembered_identifiers: int = Field(
+        default=200_000,
+        ge=0,
+        description="Index entries a worker keeps in memory (~200 bytes each), read again "
+        "only once another worker has written the graph; 0: none kept",
+    )
     graph_namespace: str | None = Field(
         default=None, description="Redis key prefix of the graph (default: KIZUNA_NAMESPACE)"
     )

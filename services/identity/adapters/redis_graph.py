@@ -15,6 +15,13 @@ A batch is a unit of work: everything it reads is remembered, every resolution i
 applied to the batch's own view, and one script commits the result only if nothing it
 read has changed meanwhile (otherwise the batch is resolved again from fresh reads).
 So several workers may share customers, and a crash leaves either all or nothing.
+
+Every commit moves the graph version, and every read returns it. So a worker keeps what
+it read and wrote (:class:`Remembered`, all of it from one version) and, while the graph
+is still at that version, nobody else has written: its batches read from Redis only what
+it never saw, and commit without checking anything (the commit script compares the
+version instead). Another writer moves the version: then everything is read and checked
+as before, and what was kept is forgotten.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from pathlib import Path
 import orjson
 import redis.asyncio as aioredis
 
+from services.identity import metrics
 from services.identity.adapters.docs import dump_entry, dump_record, load_entry, load_record
 from services.identity.domain.diff import Known, Resolution
 from services.identity.domain.graph import (
@@ -43,6 +51,7 @@ COMMIT_LUA = (Path(__file__).parent / "commit.lua").read_text()
 READ_LUA = (Path(__file__).parent / "read.lua").read_text()
 CLEAR_LUA = (Path(__file__).parent / "clear.lua").read_text()
 PARSED_CACHE_LIMIT = 100_000
+REMEMBERED_LIMIT = 200_000  # index entries a worker keeps (~200 bytes each)
 
 
 class GraphContentionError(RuntimeError):
@@ -69,6 +78,46 @@ class Keys:
         return f"{self.prefix}:ob:{event_id}"
 
 
+class Remembered:
+    """What one worker read or wrote of the graph, all of it as Redis held it at graph
+    ``version``: while the graph is still at that version (it moves with every commit:
+    only this worker's own have been made since), none of it needs reading or checking."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.version: int | None = None
+        self.entries: dict[str, bytes] = {}  # identifier -> index entry
+        self.buckets: dict[str, str] = {}  # identifier -> its index bucket
+        self.customers: set[str] = set()  # whose parsed copy (RedisGraph._parsed) is current
+
+    def at(self, version: int) -> None:
+        """What is remembered from now on is from ``version``: what was, if from another,
+        is forgotten."""
+        if version != self.version:
+            if self.version is not None:
+                metrics.GRAPH_WRITTEN_ELSEWHERE.inc()
+            self.forget()
+            self.version = version
+
+    def forget(self) -> None:
+        self.version = None
+        self.entries.clear()
+        self.buckets.clear()
+        self.customers.clear()
+
+    def keep(self, key: str, entry: bytes | None, bucket: str) -> None:
+        if not entry:  # (an unknown identifier: read again until it is written)
+            self.entries.pop(key, None)
+            return
+        if len(self.entries) >= self.limit:
+            if not self.limit:
+                return
+            self.entries.clear()
+            self.buckets.clear()
+        self.entries[key] = entry
+        self.buckets[key] = bucket
+
+
 @dataclass
 class View:
     """One batch's picture of the graph: what was read, and what it has changed since."""
@@ -86,6 +135,18 @@ class View:
     new_identifiers: int = 0
     new_customers: int = 0
     version: int = 0
+    read_version: int | None = None  # the graph version its reads are from
+    check: bool = False  # reads from two versions, or another writer about: check them all
+
+    def saw(self, version: int, quiet: bool) -> None:
+        """A read from graph ``version``; ``quiet``: what the worker remembered was still
+        current (nobody else had written since)."""
+        if self.read_version is None:
+            self.read_version = version
+        elif version != self.read_version:
+            self.check = True
+        if not quiet:
+            self.check = True
 
     def owner(self, key: str) -> tuple[str, int] | None:
         """(customer id, first seen) of identifier ``key``, None when it is unknown (an
@@ -140,11 +201,13 @@ class RedisGraph:
         rules: Rules,
         outbox_ttl: int = 86_400,
         buckets: int = 4096,
+        remember: int = REMEMBERED_LIMIT,
     ) -> None:
         self.client = client
         self.keys = Keys(namespace, buckets)
         self.rules = rules
         self._parsed: dict[str, tuple[bytes, Customer]] = {}  # the same bytes parse once
+        self._kept = Remembered(remember)
         self.outbox_ttl = outbox_ttl
         self._commit = client.register_script(COMMIT_LUA)
         self._read = client.register_script(READ_LUA)
@@ -174,26 +237,62 @@ class RedisGraph:
         """Index entries of ``node_keys`` not in the view yet, with their buckets, and
         the pending outboxes of the event ids ``outboxes`` (one script call)."""
         wanted = sorted({k for k in node_keys if k not in view.entries})
-        node = self.keys.node
-        buckets = [node(k) for k in wanted]
-        values, found = await self._read_many(buckets, wanted, outboxes)
-        for key, bucket, value in zip(wanted, buckets, values, strict=True):
+        kept, node = self._kept, self.keys.node
+        held = [k for k in wanted if k in kept.entries]
+        fresh = [k for k in wanted if k not in kept.entries] if held else wanted
+        fresh_buckets, held_buckets = [node(k) for k in fresh], [kept.buckets[k] for k in held]
+        values: list[bytes | None] = [kept.entries[k] for k in held]  # current at kept.version
+        found: list[bytes | None] = []
+        if fresh or outboxes or (held and not self._validated(view)):
+            seen = kept.version
+            version, read, again, found = await self._read_many(
+                list(zip(fresh_buckets, fresh, strict=True)),
+                list(zip(held_buckets, held, strict=True)),
+                seen,
+                outboxes,
+            )
+            values = read + (values if version == seen else again)
+            view.saw(version, version == seen)
+            kept.at(version)
+            for key, bucket, value in zip(
+                fresh + held, fresh_buckets + held_buckets, values, strict=True
+            ):
+                kept.keep(key, value, bucket)
+        for key, bucket, value in zip(
+            fresh + held, fresh_buckets + held_buckets, values, strict=True
+        ):
             view.read_entries[key] = value
             view.entries[key] = value
             view.buckets[key] = bucket
         return {e: v for e, v in zip(outboxes, found, strict=True) if v is not None}
 
+    def _validated(self, view: View) -> bool:
+        """Whether what the worker remembers is from the version ``view`` read from
+        Redis (so it needs no read to be current as of the view's other reads)."""
+        return view.read_version is not None and view.read_version == self._kept.version
+
     async def _read_many(
-        self, buckets: list[str], fields: list[str], outboxes: Sequence[str] = ()
-    ) -> tuple[list[bytes | None], list[bytes | None]]:
-        """Hash fields (``fields[i]`` of ``buckets[i]``), and outboxes by event id."""
-        if not fields and not outboxes:
-            return [], []
-        args: list[bytes | str] = [orjson.dumps(list(zip(buckets, fields, strict=True)))]
+        self,
+        fields: list[tuple[str, str]],
+        held: list[tuple[str, str]],
+        seen: int | None,
+        outboxes: Sequence[str] = (),
+    ) -> tuple[int, list[bytes | None], list[bytes | None], list[bytes | None]]:
+        """The graph version; hash fields (``(bucket, field)`` pairs); the ``held`` ones
+        only if the graph is no longer at version ``seen`` (else none); outboxes by event
+        id."""
+        args: list[bytes | str] = [
+            "" if seen is None else str(seen),
+            orjson.dumps(fields),
+            orjson.dumps(held),
+        ]
         if outboxes:  # their keys put together by the script: none to encode here
             args += [self.keys.outbox(""), orjson.dumps(list(outboxes))]
-        values = [v if v else None for v in await self._read(keys=[], args=args)]
-        return values[: len(fields)], values[len(fields) :]
+        version, *rest = await self._read(keys=[self.keys.version], args=args)
+        values = [v if v else None for v in rest]
+        again = len(held) if version != seen else 0
+        n = len(fields)
+        return version, values[:n], values[n : n + again], values[n + again :]
 
     def plan_fast(self, obs: Observation, view: View) -> Resolution | None:
         """``obs`` resolved from what the view holds already (after :meth:`prefetch`:
@@ -243,8 +342,9 @@ class RedisGraph:
 
     async def commit(self, view: View) -> None:
         """Write the batch's changes and outboxes atomically, or raise GraphContentionError."""
+        quiet = view.read_version is not None and not view.check
         if not view.changed and not view.outboxes:
-            view.version = await self.version()
+            view.version = view.read_version if quiet else await self.version()  # type: ignore[assignment]
             return
         customer = self.keys.customer
 
@@ -258,13 +358,7 @@ class RedisGraph:
             blobs.append(value)
             return len(blobs) + 1  # its ARGV index
 
-        batch = {
-            "check_index": [
-                [node(k), k, (v or b"").decode()] for k, v in sorted(view.read_entries.items())
-            ],
-            "check_customers": [
-                [customer(c), c, str(v)] for c, v in sorted(view.read_versions.items())
-            ],
+        batch: dict[str, object] = {
             "index": [
                 [node(k), k, (view.entries[k] or b"").decode()] for k in sorted(view.dirty_entries)
             ],
@@ -276,13 +370,40 @@ class RedisGraph:
             "new_customers": view.new_customers,
         }
         keys = [self.keys.version, self.keys.stats]
-        args = [orjson.dumps(batch), *blobs]
-        status, detail = await self._commit(keys=keys, args=args)
+        status = -2
+        if quiet:  # nobody else wrote: checked by the version alone
+            expect = {**batch, "expect": str(view.read_version)}
+            status, detail = await self._commit(keys=keys, args=[orjson.dumps(expect), *blobs])
+            if int(status) == -2:  # someone else wrote: what this worker remembers is not
+                self._kept.forget()  # current, and what the batch read is checked
+        if int(status) == -2:
+            batch["check_index"] = [
+                [node(k), k, (v or b"").decode()] for k, v in sorted(view.read_entries.items())
+            ]
+            batch["check_customers"] = [
+                [customer(c), c, str(v)] for c, v in sorted(view.read_versions.items())
+            ]
+            status, detail = await self._commit(keys=keys, args=[orjson.dumps(batch), *blobs])
         if int(status) < 0:
+            self._kept.forget()
             raise GraphContentionError(f"changed while resolving: {detail!r}")
         view.version = int(status)
         for cid, raw in written.items():  # this worker reads them next (its partitions')
             self._remember(cid, raw, view.customers[cid])
+        self._kept_after(view, written)
+
+    def _kept_after(self, view: View, written: dict[str, bytes]) -> None:
+        """What the worker remembers, after its commit of ``view``: still current, with
+        what it wrote, if nobody else wrote since (the commit moved the version by one)."""
+        kept = self._kept
+        if kept.version != view.version - 1:
+            kept.forget()
+            return
+        kept.version = view.version
+        for key in view.dirty_entries:
+            kept.keep(key, view.entries[key], view.buckets.get(key) or self.keys.node(key))
+        kept.customers.update(c for c in written if c in self._parsed)
+        kept.customers.difference_update(view.removed)
 
     async def customer(self, customer_id: str) -> Customer | None:
         view = View()
@@ -313,6 +434,7 @@ class RedisGraph:
         for key in node_keys:
             entry = view.owner(key)
             if entry is None:
+                self._kept.forget()  # (read again, from Redis)
                 raise GraphContentionError(f"identifier {key} vanished while reading its cluster")
             owners[key] = entry[0]
             found.add(entry[0])
@@ -330,6 +452,7 @@ class RedisGraph:
     def _remember(self, customer_id: str, raw: bytes, customer: Customer) -> None:
         if len(self._parsed) >= PARSED_CACHE_LIMIT:
             self._parsed.clear()
+            self._kept.customers.clear()  # (a subset of it)
         self._parsed[customer_id] = (raw, customer)
 
     @staticmethod
@@ -342,10 +465,29 @@ class RedisGraph:
         wanted = sorted(c for c in set(customer_ids) if c not in view.customers)
         if not wanted:
             return
-        rows, _ = await self._read_many([self.keys.customer(c) for c in wanted], wanted)
-        for cid, raw in zip(wanted, rows, strict=True):
-            if raw is None:
-                raise GraphContentionError(f"customer {cid} vanished while reading")
-            customer = self._parse(cid, raw)
+        kept, parsed = self._kept, self._parsed
+        held = [c for c in wanted if c in kept.customers]
+        fresh = [c for c in wanted if c not in kept.customers] if held else wanted
+        found = [parsed[c][1] for c in held]  # current at kept.version, if it still is
+        if fresh or not self._validated(view):
+            seen, bucket = kept.version, self.keys.customer
+            version, rows, again, _ = await self._read_many(
+                [(bucket(c), c) for c in fresh], [(bucket(c), c) for c in held], seen
+            )
+            view.saw(version, version == seen)
+            kept.at(version)
+            if version != seen:
+                rows += again
+                fresh, held, found = fresh + held, [], []  # all as Redis holds them now
+            parsed_now = []
+            for cid, raw in zip(fresh, rows, strict=True):
+                if raw is None:
+                    kept.forget()
+                    raise GraphContentionError(f"customer {cid} vanished while reading")
+                parsed_now.append(self._parse(cid, raw))
+                kept.customers.add(cid)
+            found = parsed_now + found
+            wanted = fresh + held
+        for cid, customer in zip(wanted, found, strict=True):
             view.customers[cid] = customer
             view.read_versions[cid] = customer.version

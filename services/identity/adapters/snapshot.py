@@ -25,7 +25,8 @@ async def load_all(client: aioredis.Redis, namespace: str) -> dict[str, Customer
 async def write_all(
     client: aioredis.Redis, namespace: str, customers: list[Customer], buckets: int
 ) -> None:
-    """Write a rebuilt graph (version 1 everywhere) under ``namespace``; pipelined."""
+    """Write a rebuilt graph (customer version 1 everywhere) under ``namespace``;
+    pipelined, each part moving the graph version as a commit does."""
     keys = Keys(namespace, buckets)
     identifiers = sum(len(c.nodes) for c in customers)
     for start in range(0, len(customers), 500):
@@ -35,5 +36,6 @@ async def write_all(
                 pipe.hset(keys.customer(cid), cid, dump_record(replace(customer, version=1)))
                 for key, node in customer.nodes.items():
                     pipe.hset(keys.node(key), key, dump_entry(cid, node.first_seen))
+            pipe.incr(keys.version)  # a worker on this graph reads again what it kept
             await pipe.execute()
     await client.hset(keys.stats, mapping={"identifiers": identifiers, "customers": len(customers)})
