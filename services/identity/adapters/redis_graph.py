@@ -39,6 +39,7 @@ from services.identity.adapters.docs import dump_entry, dump_record, load_entry,
 from services.identity.domain.diff import Known, Resolution
 from services.identity.domain.graph import (
     NeedMore,
+    attach,
     first_sighting,
     resolve,
     revoke,
@@ -297,8 +298,9 @@ class RedisGraph:
     def plan_fast(self, obs: Observation, view: View) -> Resolution | None:
         """``obs`` resolved from what the view holds already (after :meth:`prefetch`:
         most events, without a coroutine), else None: :meth:`plan` it. That is an event
-        that tells the graph nothing new, or a lone identifier read and found unknown (a
-        new cookie: a new customer, applied to the view as :meth:`plan` would)."""
+        that tells the graph nothing new, a lone identifier read and found unknown (a
+        new cookie: a new customer), or one new identifier of a known customer
+        (``graph.attach``), the last two applied to the view as :meth:`plan` would."""
         customer_id = view.fast(obs)
         if customer_id is not None:
             return Known(customer_id)
@@ -311,7 +313,12 @@ class RedisGraph:
             return result
         owners = {i.key: e[0] for i in obs.idents if (e := view.owner(i.key)) is not None}
         customer_id = unchanged(obs, owners, view.customers)
-        return None if customer_id is None else Known(customer_id)
+        if customer_id is not None:
+            return Known(customer_id)
+        attached = attach(obs, owners, view.customers, self.rules)
+        if attached is not None:
+            view.apply(attached)
+        return attached
 
     async def plan(self, obs: Observation, view: View) -> Resolution:
         """Resolve ``obs`` against the batch's view and apply it there (no Redis write);

@@ -49,7 +49,7 @@ def resolve(
     identifiers; ``customers`` holds every customer named there."""
     if len(obs.idents) == 1 and obs.primary.key not in owners:
         return first_sighting(obs)
-    return _resolve(obs, owners, customers, rules)
+    return attach(obs, owners, customers, rules) or _resolve(obs, owners, customers, rules)
 
 
 def unchanged(
@@ -121,6 +121,88 @@ def _fields(result: Resolution) -> tuple[object, ...]:
 def first_sighting(obs: Observation) -> FirstSighting:
     """What :func:`resolve` gives for a lone identifier no customer owns."""
     return FirstSighting(Node(obs.primary.key, obs.at_ms, obs.event_id, obs.source))
+
+
+def attach(
+    obs: Observation, owners: Mapping[str, str], customers: Mapping[str, Customer], rules: Rules
+) -> Resolution | None:
+    """What :func:`_resolve` gives when ``obs`` brings one identifier never seen before to
+    the one customer all its others belong to, and the rules let it join (a new POS card
+    or app device of a known member, a login from a new cookie); else None. Without the
+    forest, the before-and-after comparison and a new customer id: a customer's in-order
+    extension by one node and its links is known in advance.
+
+    Narrowed to where that is exactly :func:`_resolve`'s result (property-tested): she
+    has two identifiers or more (the new one joins as the smaller side), the event is
+    later than her first identifier (her anchor, so her id, stays), none of her
+    identifiers is seen earlier than she has it, and every new link sorts after hers."""
+    if len(obs.idents) < 2:
+        return None
+    customer_id, new = None, None
+    at, event_id = obs.at_ms, obs.event_id
+    for ident in obs.idents:
+        owner = owners.get(ident.key)
+        if owner is None:
+            if new is not None:
+                return None
+            new = Node(ident.key, at, event_id, obs.source)
+            continue
+        if customer_id is None:
+            customer_id = owner
+        elif owner != customer_id:
+            return None
+    customer = customers.get(customer_id) if customer_id is not None else None
+    if new is None or customer is None:
+        return None
+    customer_id, nodes = customer.customer_id, customer.nodes
+    if len(nodes) < 2 or at <= customer.first_seen:
+        return None
+    for ident in obs.idents:
+        known = nodes.get(ident.key)
+        if known is None and ident.key != new.key:
+            return None
+        if known is not None and (at, event_id) < (known.first_seen, known.event_id):
+            return None
+    primary, source, last = obs.primary.key, obs.source, customer.last_link
+    edges, revoked = [], customer.revoked
+    for ident in obs.idents[1:]:
+        lid = link_id_for(primary, ident.key)
+        if lid in revoked:
+            continue
+        held = customer.edges.get(lid)
+        if held is not None:
+            if (at, event_id) < (held.at, held.event_id):
+                return None  # an earlier sighting of a link she has: recomputed
+            continue
+        edge = Edge(primary, ident.key, at, event_id, source)
+        if not edge.order > last:
+            return None
+        edges.append(edge)
+    edges.sort(key=lambda e: e.order)
+    joining = next(e for e in edges if new.key in (e.a, e.b))
+    ga, gb = Group({new.key: new}), Group(nodes)  # (read only)
+    if joining.a != new.key:
+        ga, gb = gb, ga
+    if Forest(rules).refusal(ga, gb, joining) is not None:
+        return None
+    version = customer.version + 1
+    grown = Customer(
+        customer_id,
+        version,
+        {**nodes, new.key: new},
+        {**customer.edges, **{e.link_id: e for e in edges}},
+        dict(customer.refused),
+        customer.revoked,
+        customer.merges,
+    )
+    added = identifier_added(customer_id, version, _at(at), ref_of(new.key), event_id)
+    return Resolution(
+        customer_id=customer_id,
+        upserts=[grown],
+        index={new.key: (customer_id, at)},
+        links=[_node_link(new), *(_edge_link(e) for e in edges)],
+        changes=[added],
+    )
 
 
 def _resolve(

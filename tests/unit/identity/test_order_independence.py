@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 from schemas.identifiers import IdentifierKind as K
 from schemas.identity import CustomerSplit
 from services.identity.domain.diff import Resolution
-from services.identity.domain.graph import NeedMore, rebuild, resolve, revoke, unchanged
+from services.identity.domain.graph import (
+    NeedMore,
+    _resolve,
+    attach,
+    rebuild,
+    resolve,
+    revoke,
+    unchanged,
+)
 from services.identity.domain.memory import InMemoryGraph
 from services.identity.domain.model import Edge, Node, link_id_for
 from services.identity.domain.rules import Cap, Observation, Rules
@@ -187,3 +195,49 @@ def test_when_shuffles_are_many_then_a_realistic_day_is_stable() -> None:
     for _ in range(5):
         rnd.shuffle(items)
         assert replay(items).partition() == canonical
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events, events)
+def test_when_an_event_brings_one_new_identifier_then_the_shortcut_equals_the_general_path(
+    history, probes
+) -> None:
+    """``attach`` (one identifier never seen joining the customer all the others belong
+    to, without the forest) gives exactly what ``_resolve`` gives, wherever it answers."""
+    graph = replay(observations(history))
+    owners = {key: owner for key, (owner, _) in graph.index.items()}
+    probed = [obs(f"p{n:03d}", minute, RULES, **ids) for n, (minute, ids) in enumerate(probes)]
+    for n, (minute, ids) in enumerate(history):  # her identifiers, and one new of each kind
+        for kind, value in (("device_id", "d"), ("anonymous_id", "a"), ("member_id", "M")):
+            grown = {**ids, kind: f"{value}-new-{n}"}
+            probed += [obs(f"q{n:03d}{kind}", minute + later, RULES, **grown) for later in (0, 9)]
+    for item in probed:
+        shortcut = attach(item, owners, graph.customers, RULES)
+        if shortcut is not None:
+            assert shortcut == _resolve(item, owners, graph.customers, RULES)
+
+
+def test_when_a_known_member_shows_a_new_pos_card_then_the_shortcut_answers_as_resolve() -> None:
+    graph = replay(
+        [
+            obs("e1", 0, RULES, member_id="M1", email="a@example.jp"),
+            obs("e2", 5, RULES, member_id="M1", anonymous_id="a1"),
+        ]
+    )
+    owners = {key: owner for key, (owner, _) in graph.index.items()}
+    for item in (
+        obs("p1", 60, RULES, pos_card="2900000001", email="a@example.jp"),  # new is primary
+        obs("p2", 60, RULES, member_id="M1", anonymous_id="a2"),  # new is not
+        obs("p3", 60, RULES, email="a@example.jp", anonymous_id="a9", member_id="M1"),
+    ):
+        shortcut = attach(item, owners, graph.customers, RULES)
+
+        assert shortcut is not None, item.event_id
+        assert shortcut == _resolve(item, owners, graph.customers, RULES)
+        new = [i.value for i in item.idents if i.key not in owners]
+        assert [c.identifier.value for c in shortcut.changes] == new  # type: ignore[union-attr]
+
+    capped = obs("p4", 60, RULES, member_id="M1", anonymous_id="a3")  # a1, a3: cap is 2
+    graph.apply(obs("p5", 30, RULES, member_id="M1", anonymous_id="a2"))
+    owners = {key: owner for key, (owner, _) in graph.index.items()}
+    assert attach(capped, owners, graph.customers, RULES) is None, "refused: the forest says how"
