@@ -237,12 +237,14 @@ class RedisGraph:
     ) -> dict[str, bytes]:
         """Index entries of ``node_keys`` not in the view yet, with their buckets, and
         the pending outboxes of the event ids ``outboxes`` (one script call)."""
-        wanted = sorted({k for k in node_keys if k not in view.entries})
-        kept, node = self._kept, self.keys.node
-        held = [k for k in wanted if k in kept.entries]
-        fresh = [k for k in wanted if k not in kept.entries] if held else wanted
+        entries, kept, node = view.entries, self._kept, self.keys.node
+        remembered = kept.entries
+        fresh: list[str] = []
+        held: list[str] = []
+        for key in {k for k in node_keys if k not in entries}:
+            (held if key in remembered else fresh).append(key)
         fresh_buckets, held_buckets = [node(k) for k in fresh], [kept.buckets[k] for k in held]
-        values: list[bytes | None] = [kept.entries[k] for k in held]  # current at kept.version
+        values: list[bytes | None] = [remembered[k] for k in held]  # current at kept.version
         found: list[bytes | None] = []
         if fresh or outboxes or (held and not self._validated(view)):
             seen = kept.version
@@ -252,13 +254,18 @@ class RedisGraph:
                 seen,
                 outboxes,
             )
-            values = read + (values if version == seen else again)
             view.saw(version, version == seen)
             kept.at(version)
-            for key, bucket, value in zip(
-                fresh + held, fresh_buckets + held_buckets, values, strict=True
-            ):
+            if version != seen:  # all of it read again: kept from this version on
+                fresh, fresh_buckets, read = (
+                    fresh + held,
+                    fresh_buckets + held_buckets,
+                    read + again,
+                )
+                held, held_buckets, values = [], [], []
+            for key, bucket, value in zip(fresh, fresh_buckets, read, strict=True):
                 kept.keep(key, value, bucket)
+            values = read + values
         for key, bucket, value in zip(
             fresh + held, fresh_buckets + held_buckets, values, strict=True
         ):
