@@ -199,19 +199,27 @@ class Resolver:
             resolved.append((item, result, outputs))
         if self._settling_events & view.outboxes.keys():  # an event id used again at once:
             await self._settled()  # its old outbox goes before the new one is written
-        await self.graph.commit(view)
+        expected, now = self.graph.expected_version(view), datetime.now(UTC)
+        committing = asyncio.ensure_future(self.graph.commit(view))
+        try:
+            await asyncio.sleep(0)  # its script call on its way: Redis runs it meanwhile,
+            # and this worker makes the batch's customer events, for the version the
+            # commit returns unless another worker wrote (then they are made again)
+            made = customer_events(resolved, customer_event_stamp(expected, now))
+            await committing
+        finally:
+            committing.cancel()  # (done by now, unless this failed)
+        if view.version != expected:
+            made = customer_events(resolved, customer_event_stamp(view.version, now))
         await self._settled()  # one batch's outputs in flight at a time
         for raw in pending.values():
             for output in unpack(raw):
                 self._produce(output)
-        stamp = customer_event_stamp(view.version, datetime.now(UTC))
         topic, produce = f"{self.namespace}.{CUSTOMER_EVENTS.suffix}", self.sink.produce
-        for item, result, outputs in resolved:
+        for (_, _, outputs), (key, value, headers) in zip(resolved, made, strict=True):
             for output in outputs:
                 self._produce(output)
-            customer_id = result.customer_id
-            value = customer_event_bytes(customer_id, stamp, item.raw)
-            produce(topic, customer_id.encode(), value, headers=headers_of(item.value))
+            produce(topic, key, value, headers=headers)
         events = set(view.outboxes) | set(pending)
         self._settling, self._settling_events = asyncio.ensure_future(self._settle(events)), events
         _count([result for _, result, _ in resolved])
@@ -255,6 +263,20 @@ class Resolver:
                 occurred_at=utcnow(),
             )
         )
+
+
+def customer_events(
+    resolved: list[tuple[Received[Any], Resolution, list[Output]]], stamp: bytes
+) -> list[tuple[bytes, bytes, HeaderList]]:
+    """Each event's message on customer.events: key, value, headers."""
+    return [
+        (
+            result.customer_id.encode(),
+            customer_event_bytes(result.customer_id, stamp, item.raw),
+            headers_of(item.value),
+        )
+        for item, result, _ in resolved
+    ]
 
 
 def customer_event_stamp(version: int, now: datetime) -> bytes:

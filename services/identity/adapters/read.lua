@@ -21,9 +21,12 @@ if version ~= ARGV[1] then
   end
 end
 if ARGV[4] then
-  for _, suffix in ipairs(cjson.decode(ARGV[5])) do
-    n = n + 1
-    out[n] = redis.call('GET', ARGV[4] .. suffix) or false
+  local keys = {}
+  for j, suffix in ipairs(cjson.decode(ARGV[5])) do keys[j] = ARGV[4] .. suffix end
+  -- as a rule none is pending: one EXISTS for them all, and a GET only if some are
+  local pending = #keys > 0 and redis.call('EXISTS', unpack(keys)) or 0
+  for j, key in ipairs(keys) do
+    out[n + j] = pending > 0 and redis.call('GET', key) or false
   end
 end
 return out

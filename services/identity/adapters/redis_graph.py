@@ -354,6 +354,14 @@ class RedisGraph:
                 return result
             await self._load_owners(view, owners, result.node_keys)
 
+    @staticmethod
+    def expected_version(view: View) -> int:
+        """The graph version :meth:`commit` will give ``view`` unless another writer
+        came between (-1 when it can't be told)."""
+        if view.read_version is None or view.check:
+            return -1
+        return view.read_version + (1 if view.changed or view.outboxes else 0)
+
     async def commit(self, view: View) -> None:
         """Write the batch's changes and outboxes atomically, or raise GraphContentionError."""
         quiet = view.read_version is not None and not view.check
