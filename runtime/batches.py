@@ -56,7 +56,7 @@ def fail_stop(service: str, why: str) -> None:
     os._exit(EX_TEMPFAIL)
 
 
-async def run_to_completion(work: Awaitable[None], *, service: str, drain_seconds: float) -> None:
+async def run_to_completion(work: Awaitable[Any], *, service: str, drain_seconds: float) -> None:
     task = asyncio.ensure_future(work)
     try:
         await asyncio.shield(task)

@@ -24,6 +24,11 @@ hot topic in batches with a confluent-kafka consumer instead:
   its ids.
 - On shutdown the batch in hand is finished (bounded), committed, and the consumer
   leaves the group at once, so its partitions move without waiting for the session.
+- ``run(handle, overlapped=True)``: ``handle(batch)`` returns as soon as it no longer
+  needs the loop to itself, with an awaitable of the rest of the batch (its Redis
+  calls, say); the next batch is read and handed over meanwhile (the handler finishes
+  the rest before starting the next batch's). The batch counts as handled when its
+  rest is done; a rebalance waits for that (bounded) before the partitions go.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -134,13 +140,22 @@ class BatchConsumer:
         # the handled batch not committed yet: its offsets and its outputs' mark
         self._unsettled: tuple[list[TopicPartition], int] | None = None
         self._rebalanced = False
+        # overlapped: the batch whose rest is still running, that rest, when it started
+        self._pending: tuple[list[Record], asyncio.Future[Any], float] | None = None
+        self._rest_done = threading.Event()  # its rest succeeded (a rebalance waits for it)
         self._consumer: Consumer | None = None
         self._lag_due = 0.0
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"{service}-consumer")
         _LIVE.append(self)  # made when the app is wired, so /health waits for it
 
-    async def run(self, handle: Callable[[list[Record]], Awaitable[None]]) -> None:
-        """Read, handle and commit batches until cancelled (the app stopping)."""
+    async def run(
+        self, handle: Callable[[list[Record]], Awaitable[Any]], *, overlapped: bool = False
+    ) -> None:
+        """Read, handle and commit batches until cancelled (the app stopping);
+        ``overlapped``: see the module's doc."""
+        if overlapped and self._outputs is None:
+            raise ValueError("an overlapped handler's batches are committed by their outputs")
+        self._overlapped = overlapped
         self._consumer = create_consumer(
             self._bootstrap, self._group, on_commit=self._on_commit, **self._config
         )
@@ -154,6 +169,8 @@ class BatchConsumer:
                         await self._after_rebalance()
                 if batch:
                     await self._handle(handle, batch)
+                elif self._pending is not None:  # idle: the batch in hand finishes now
+                    await self._finish_pending()
                 elif self._unsettled is not None:  # idle: no next flush to wait for
                     await self._settle()
         except asyncio.CancelledError:
@@ -162,27 +179,74 @@ class BatchConsumer:
             fail_stop(self.service, f"batch consumer failed: {err!r}")
         finally:
             _LIVE.remove(self)
+            if self._pending is not None:  # stopping: the batch in hand finishes (bounded)
+                await asyncio.shield(self._finish_pending())
             if self._unsettled is not None:  # stopping: the handled batch is kept
                 await self._settle(wait=True)
             await self._call(self._consumer.close)
             self._thread.shutdown(wait=False)
 
     async def _handle(
-        self, handle: Callable[[list[Record]], Awaitable[None]], batch: list[Record]
+        self, handle: Callable[[list[Record]], Awaitable[Any]], batch: list[Record]
     ) -> None:
         started = time.perf_counter()
+        task = asyncio.ensure_future(handle(batch))
         try:
-            await run_to_completion(
-                handle(batch), service=self.service, drain_seconds=self.drain_seconds
-            )
-            per_message = (time.perf_counter() - started) / len(batch)
-            processing(self.service, "batch").observe(per_message)
+            await run_to_completion(task, service=self.service, drain_seconds=self.drain_seconds)
         except asyncio.CancelledError:
             # stopping: the batch did finish (run_to_completion stops the process
             # otherwise), so its offsets are kept and the next owner does not redo it
-            await asyncio.shield(self._committed(batch))
+            rest = task.result() if self._overlapped else None
+            await asyncio.shield(self._stopping_after(batch, rest, started))
             raise
+        if self._pending is not None:  # (the handler finished it before this batch's rest)
+            await self._finish_pending()
+        if self._overlapped:
+            self._hold(batch, task.result(), started)
+            return
+        self._observe(batch, started)
         await self._committed(batch)
+
+    async def _stopping_after(
+        self, batch: list[Record], rest: Awaitable[Any] | None, started: float
+    ) -> None:
+        if self._pending is not None:
+            await self._finish_pending()
+        if rest is not None:
+            self._hold(batch, rest, started)
+            await self._finish_pending()
+        else:
+            await self._committed(batch)
+
+    def _hold(self, batch: list[Record], rest: Awaitable[Any], started: float) -> None:
+        running = asyncio.ensure_future(rest)
+        self._rest_done.clear()
+        running.add_done_callback(self._rest_finished)
+        self._pending = (batch, running, started)
+
+    def _rest_finished(self, done: asyncio.Future[Any]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            self._rest_done.set()
+
+    async def _finish_pending(self) -> None:
+        """The rest of the batch in hand done, and the batch committed as any other."""
+        assert self._pending is not None
+        batch, rest, started = self._pending
+        try:
+            await run_to_completion(rest, service=self.service, drain_seconds=self.drain_seconds)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._release(batch))  # (finished, as in _handle)
+            raise
+        self._observe(batch, started)
+        await self._release(batch)
+
+    async def _release(self, batch: list[Record]) -> None:
+        self._pending = None
+        await self._committed(batch)
+
+    def _observe(self, batch: list[Record], started: float) -> None:
+        per_message = (time.perf_counter() - started) / len(batch)
+        processing(self.service, "batch").observe(per_message)
 
     async def _committed(self, batch: list[Record]) -> None:
         """Commit ``batch`` now, or (with ``settle``) hold it until the next batch was
@@ -294,6 +358,23 @@ class BatchConsumer:
         self.assigned |= {f"{tp.topic}:{tp.partition}" for tp in partitions}
         self.settled = True
 
+    def _adopt_pending(self) -> None:
+        """At a rebalance: the batch whose rest is running, once done, joins the batch
+        held for its outputs, so its offsets go with the partitions too."""
+        assert self._pending is not None
+        assert self._outputs is not None
+        if not self._rest_done.wait(self.drain_seconds):
+            log.warning(
+                "batch unfinished at a rebalance: it will be read again",
+                extra={"service": self.service},
+            )
+            return  # (or it failed: the loop stops the process when it awaits it)
+        batch, _, started = self._pending
+        self._pending = None
+        self._observe(batch, started)
+        held = self._unsettled[0] if self._unsettled is not None else []
+        self._unsettled = (_merged(held, _ends(batch)), self._outputs.mark())
+
     def _start_where_left(
         self, consumer: Consumer, partitions: list[TopicPartition], before: str
     ) -> None:
@@ -324,6 +405,8 @@ class BatchConsumer:
             )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._pending is not None:  # (overlapped) its rest runs on the loop, which is
+            self._adopt_pending()  # free: the consumer's caller awaits this very call
         if self._unsettled is not None:  # the last batch's offsets go with the partitions
             assert self._outputs is not None
             offsets, mark = self._unsettled
@@ -348,6 +431,15 @@ def _ends(batch: list[Record]) -> list[TopicPartition]:
     for record in batch:
         key = (record.topic, record.partition)
         ends[key] = max(ends.get(key, -1), record.offset + 1)
+    return [TopicPartition(t, p, o) for (t, p), o in sorted(ends.items())]
+
+
+def _merged(*offsets: list[TopicPartition]) -> list[TopicPartition]:
+    """The furthest offset of each partition among ``offsets``."""
+    ends: dict[tuple[str, int], int] = {}
+    for tp in itertools.chain(*offsets):
+        key = (tp.topic, tp.partition)
+        ends[key] = max(ends.get(key, -1), tp.offset)
     return [TopicPartition(t, p, o) for (t, p), o in sorted(ends.items())]
 
 

@@ -61,7 +61,8 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
     @app.task
     async def resolve() -> None:
         """The raw topics in batches straight from confluent-kafka (the graph is in
-        Redis: no faust table), offsets committed once a batch's outputs are acknowledged."""
+        Redis: no faust table), offsets committed once a batch's outputs are acknowledged;
+        a batch is read and observed while the one before it is in Redis."""
         resolver = Resolver(
             graph(),
             producer,
@@ -69,7 +70,7 @@ def build_app(settings: Settings, identity: IdentitySettings) -> faust.App:
             namespace=ns,
             max_bytes=settings.max_message_bytes,
         )
-        await consumer.run(resolver.handle)
+        await consumer.run(resolver.begin, overlapped=True)
 
     @app.timer(interval=15.0)
     async def graph_size() -> None:

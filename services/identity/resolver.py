@@ -156,9 +156,24 @@ class Resolver:
         self.max_bytes = max_bytes
         self._settling: asyncio.Future[None] | None = None  # the last batch's outputs
         self._settling_events: set[str] = set()  # whose outboxes that clears
+        self._rest: asyncio.Future[None] | None = None  # the last batch's, from begin()
 
     async def handle(self, events: Sequence[Any]) -> None:
-        """A faust batch: each valid event ends on customer.events, the rest dead-lettered."""
+        """A batch: each valid event ends on customer.events, the rest dead-lettered."""
+        await (await self.begin(events))
+
+    async def begin(self, events: Sequence[Any]) -> asyncio.Future[None]:
+        """:meth:`handle` in two parts (``BatchConsumer.run(..., overlapped=True)``): the
+        batch read and its identifiers observed now, while the previous batch's Redis
+        calls run; then, once that batch is done, the rest (Redis, Kafka), returned
+        running. Its commit in Redis then runs while the next batch is read."""
+        usable = await self._observed(events)
+        if self._rest is not None:
+            await self._rest  # a batch's reads come after the commit of the one before
+        self._rest = asyncio.ensure_future(self._resolve_batch(usable))
+        return self._rest
+
+    async def _observed(self, events: Sequence[Any]) -> list[tuple[Received[Any], Observation]]:
         received = await decode_batch(
             events, RAW_EVENT_READER, self.dead_letters, service=SERVICE, max_bytes=self.max_bytes
         )
@@ -171,6 +186,9 @@ class Resolver:
                 usable.append((item, obs))
             else:
                 await self._dead_letter(item, obs)
+        return usable
+
+    async def _resolve_batch(self, usable: list[tuple[Received[Any], Observation]]) -> None:
         started = time.perf_counter()
         await retry_forever(
             lambda: self._resolve_all(usable),

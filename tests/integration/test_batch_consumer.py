@@ -289,3 +289,90 @@ async def test_when_partitions_move_then_the_held_batch_is_committed_before_they
         for running in (one, two):
             if running is not None:
                 await _stop(running)
+
+
+class _Overlapped:
+    """An overlapped handler (``run(..., overlapped=True)``): each batch is taken now and
+    its rest runs on, until ``release`` is set; a batch's rest starts after the one
+    before it is done, as the identity resolver's does."""
+
+    def __init__(self, outputs: _Outputs) -> None:
+        self.outputs = outputs
+        self.release = asyncio.Event()
+        self.taken: list[list[Record]] = []
+        self.done: list[Record] = []
+        self._rest: asyncio.Future[None] | None = None
+
+    async def begin(self, batch: list[Record]) -> asyncio.Future[None]:
+        self.taken.append(batch)
+        if self._rest is not None:
+            await self._rest
+        self._rest = asyncio.ensure_future(self._finish(batch))
+        return self._rest
+
+    async def _finish(self, batch: list[Record]) -> None:
+        await self.release.wait()
+        self.done.extend(batch)
+        self.outputs.produced += len(batch)
+
+
+async def test_when_a_handler_overlaps_batches_then_each_is_committed_once_its_rest_is_done(
+    settings: Settings, producer: Producer
+) -> None:
+    topic = NOTIFICATIONS_REQUESTED.name(settings.namespace)
+    group = f"{settings.namespace}-batch-overlap"
+    _produce(producer, topic, 30)
+    outputs = _Outputs()
+    outputs.released.set()
+    handler = _Overlapped(outputs)
+    consumer = _consumer(settings, group, topic, settle=outputs, max_batch=10)
+
+    task = asyncio.create_task(consumer.run(handler.begin, overlapped=True))
+    await _until(lambda: len(handler.taken) == 2)
+    await asyncio.sleep(0.5)
+    assert not handler.done
+    assert _committed(settings, group, topic) == 0, "committed before its rest was done"
+
+    handler.release.set()
+    await _until(lambda: len(handler.done) == 30)
+    await _until(lambda: _committed(settings, group, topic) == 30)
+    await _stop(task)
+    assert sorted(r.value for r in handler.done) == sorted(f"v{n}".encode() for n in range(30))
+
+
+async def test_when_partitions_move_while_a_rest_runs_then_its_batch_is_committed_before_they_go(
+    settings: Settings, producer: Producer
+) -> None:
+    """The rebalance comes inside the read of the next batch, while the last one's rest
+    still runs on the loop: the consumer's thread waits for it, then commits it."""
+    topic = NOTIFICATIONS_REQUESTED.name(settings.namespace)
+    group = f"{settings.namespace}-batch-overlap-move"
+    _produce(producer, topic, 40)
+    outputs = _Outputs()  # acknowledged() never returns: only the rebalance may commit
+    outputs.acknowledged_blocking = lambda mark, wait_seconds: True  # type: ignore[method-assign]
+    handler = _Overlapped(outputs)
+    options = {"settle": outputs, "max_batch": 40, "within_seconds": 12.0}
+    first = _consumer(settings, group, topic, **options)
+    one = asyncio.create_task(first.run(handler.begin, overlapped=True))
+    others: list[Record] = []
+
+    async def other(batch: list[Record]) -> None:
+        others.extend(batch)
+
+    two: asyncio.Task[None] | None = None
+    try:
+        await _until(lambda: len(handler.taken) == 1)
+        two = asyncio.create_task(_consumer(settings, group, topic).run(other))
+        await asyncio.sleep(2.0)  # the rebalance has begun, and waits for the rest
+        assert _committed(settings, group, topic) == 0
+        handler.release.set()
+        await _until(lambda: _committed(settings, group, topic) == 40)
+        assert not outputs.waited, "committed outside the rebalance"
+        await asyncio.sleep(1.0)
+        assert not others, "a batch committed at the rebalance was read again"
+    finally:
+        outputs.released.set()
+        handler.release.set()
+        for running in (one, two):
+            if running is not None:
+                await _stop(running)
