@@ -223,11 +223,13 @@ class Resolver:
             await asyncio.sleep(0)  # its script call on its way: Redis runs it meanwhile,
             # and this worker makes the batch's customer events, for the version the
             # commit returns unless another worker wrote (then they are made again)
-            made = customer_events(resolved, customer_event_stamp(expected, now))
+            made = []
+            if expected >= 0:
+                made = customer_events(resolved, customer_event_stamp(expected, now))
             await committing
         finally:
             committing.cancel()  # (done by now, unless this failed)
-        if view.version != expected:
+        if view.version != expected:  # (another writer about: expected was -1)
             made = customer_events(resolved, customer_event_stamp(view.version, now))
         await self._settled()  # one batch's outputs in flight at a time
         for raw in pending.values():

@@ -41,7 +41,7 @@ class IdentitySettings(BaseSettings):
     remembered_identifiers: int = Field(
         default=200_000,
         ge=0,
-        description="Index entries a worker keeps in memory (~200 bytes each), read again "
+        description="Index entries a worker keeps in memory (~230-290 bytes each), read again "
         "only once another worker has written the graph; 0: none kept",
     )
     graph_namespace: str | None = Field(

@@ -52,7 +52,7 @@ COMMIT_LUA = (Path(__file__).parent / "commit.lua").read_text()
 READ_LUA = (Path(__file__).parent / "read.lua").read_text()
 CLEAR_LUA = (Path(__file__).parent / "clear.lua").read_text()
 PARSED_CACHE_LIMIT = 100_000
-REMEMBERED_LIMIT = 200_000  # index entries a worker keeps (~200 bytes each)
+REMEMBERED_LIMIT = 200_000  # index entries a worker keeps (~230-290 bytes each)
 
 
 class GraphContentionError(RuntimeError):
@@ -66,10 +66,18 @@ class Keys:
         self.version = f"{self.prefix}:version"
         self.stats = f"{self.prefix}:stats"
         self.revoked = f"{self.prefix}:revoked"
+        self._nodes: dict[int, str] = {}
 
     def node(self, key: str) -> str:
-        """The index bucket (a hash) that holds identifier ``key``."""
-        return f"{self.prefix}:n:{zlib.crc32(key.encode()) % self.buckets:x}"
+        """The index bucket (a hash) that holds identifier ``key`` (up to 65,536 buckets
+        one string each: a worker keeps many identifiers' buckets, :class:`Remembered`)."""
+        bucket = zlib.crc32(key.encode()) % self.buckets
+        name = self._nodes.get(bucket)
+        if name is None:
+            name = f"{self.prefix}:n:{bucket:x}"
+            if bucket < 65_536:
+                self._nodes[bucket] = name
+        return name
 
     def customer(self, customer_id: str) -> str:
         """The bucket (a hash) that holds customer ``customer_id``."""

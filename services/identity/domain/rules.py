@@ -148,6 +148,10 @@ def observe(
 ) -> Observation:
     """Normalise, drop junk, keep shared devices out of bridging; most trusted first.
     ``identifiers``: the event's, in trust order (``Identifiers.present()``)."""
+    if type(identifiers) is list and len(identifiers) == 1:  # most events: one, kept
+        what, ident, _ = classify(rules, *identifiers[0])
+        if what == "keep":
+            return new_tuple(Observation, (event_id, to_ms(occurred_at), source, (ident,), ()))
     kept: list[Ident] = []
     shared: list[Ident] = []
     rejected: list[tuple[str, str, str]] = []
