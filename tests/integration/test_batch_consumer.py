@@ -60,6 +60,17 @@ async def _stop(task: asyncio.Task[None]) -> None:
         await task
 
 
+def _another_member(
+    settings: Settings, group: str, topic: str, read: list[Record]
+) -> asyncio.Task[None]:
+    """A second member of ``group`` joining (a rebalance), adding what it reads to ``read``."""
+
+    async def handle(batch: list[Record]) -> None:
+        read.extend(batch)
+
+    return asyncio.create_task(_consumer(settings, group, topic).run(handle))
+
+
 async def _until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(30):
         while not condition():  # noqa: ASYNC110 - polls Kafka-side state, no event to wait on
@@ -272,14 +283,10 @@ async def test_when_partitions_move_then_the_held_batch_is_committed_before_they
     options = {"settle": outputs, "max_batch": 40, "within_seconds": 12.0}
     one = asyncio.create_task(_consumer(settings, group, topic, **options).run(handle))
     others: list[Record] = []
-
-    async def other(batch: list[Record]) -> None:
-        others.extend(batch)
-
     two: asyncio.Task[None] | None = None
     try:
         await _until(lambda: len(seen) == 40)
-        two = asyncio.create_task(_consumer(settings, group, topic).run(other))
+        two = _another_member(settings, group, topic, others)
         await _until(lambda: _committed(settings, group, topic) == 40)
         assert not outputs.waited, "committed outside the rebalance"
         await asyncio.sleep(1.0)
@@ -355,14 +362,10 @@ async def test_when_partitions_move_while_a_rest_runs_then_its_batch_is_committe
     first = _consumer(settings, group, topic, **options)
     one = asyncio.create_task(first.run(handler.begin, overlapped=True))
     others: list[Record] = []
-
-    async def other(batch: list[Record]) -> None:
-        others.extend(batch)
-
     two: asyncio.Task[None] | None = None
     try:
         await _until(lambda: len(handler.taken) == 1)
-        two = asyncio.create_task(_consumer(settings, group, topic).run(other))
+        two = _another_member(settings, group, topic, others)
         await asyncio.sleep(2.0)  # the rebalance has begun, and waits for the rest
         assert _committed(settings, group, topic) == 0
         handler.release.set()
