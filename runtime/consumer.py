@@ -180,7 +180,11 @@ class BatchConsumer:
         finally:
             _LIVE.remove(self)
             if self._pending is not None:  # stopping: the batch in hand finishes (bounded)
-                await asyncio.shield(self._finish_pending())
+                try:
+                    finishing = asyncio.shield(self._finish_pending())
+                    await asyncio.wait_for(finishing, self.drain_seconds)
+                except BaseException as err:
+                    fail_stop(self.service, f"batch unfinished at shutdown: {err!r}")
             if self._unsettled is not None:  # stopping: the handled batch is kept
                 await self._settle(wait=True)
             await self._call(self._consumer.close)

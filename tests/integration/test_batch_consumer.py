@@ -13,6 +13,7 @@ import pytest
 from confluent_kafka import Producer, TopicPartition
 from prometheus_client import REGISTRY
 
+import runtime.batches as batches_module
 import runtime.consumer as consumer_module
 from runtime.consumer import BatchConsumer, Record, assigned_partitions, settled
 from runtime.kafka import create_consumer
@@ -379,3 +380,33 @@ async def test_when_partitions_move_while_a_rest_runs_then_its_batch_is_committe
         for running in (one, two):
             if running is not None:
                 await _stop(running)
+
+
+async def test_when_the_stage_stops_while_a_rest_cannot_finish_then_the_process_stops_bounded(
+    settings: Settings, producer: Producer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rest that never ends (Redis gone at shutdown) holds the stop for the drain time
+    only, then stops the process hard: its batch is not committed, so it is read again."""
+    topic = NOTIFICATIONS_REQUESTED.name(settings.namespace)
+    group = f"{settings.namespace}-batch-overlap-stop"
+    _produce(producer, topic, 10)
+    stopped: list[str] = []
+    for module in (consumer_module, batches_module):  # (the process would be gone)
+        monkeypatch.setattr(module, "fail_stop", lambda service, why: stopped.append(why))
+    outputs = _Outputs()
+    outputs.released.set()
+    handler = _Overlapped(outputs)  # not released until the stop is over: its rest hangs
+    consumer = _consumer(settings, group, topic, settle=outputs, drain_seconds=1.0)
+    task = asyncio.create_task(consumer.run(handler.begin, overlapped=True))
+    await _until(lambda: len(handler.taken) == 1)
+
+    try:
+        async with asyncio.timeout(15):
+            await _stop(task)
+    finally:
+        handler.release.set()  # (the rest left running ends with the test)
+        await asyncio.sleep(0.1)
+
+    assert stopped, "the stop waited for a rest that never ends"
+    assert "unfinished at shutdown" in stopped[0]
+    assert _committed(settings, group, topic) == 0
