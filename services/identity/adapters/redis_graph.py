@@ -147,6 +147,12 @@ class View:
     read_version: int | None = None  # the graph version its reads are from
     check: bool = False  # reads from two versions, or another writer about: check them all
 
+    @property
+    def quiet(self) -> bool:
+        """All its reads from one version, with nobody else writing: a commit need only
+        check that version (and will move it by one)."""
+        return self.read_version is not None and not self.check
+
     def saw(self, version: int, quiet: bool) -> None:
         """A read from graph ``version``; ``quiet``: what the worker remembered was still
         current (nobody else had written since)."""
@@ -255,16 +261,13 @@ class RedisGraph:
         values: list[bytes | None] = [remembered[k] for k in held]  # current at kept.version
         found: list[bytes | None] = []
         if fresh or outboxes or (held and not self._validated(view)):
-            seen = kept.version
-            version, read, again, found = await self._read_many(
+            read, again, found = await self._read_current(
+                view,
                 list(zip(fresh_buckets, fresh, strict=True)),
                 list(zip(held_buckets, held, strict=True)),
-                seen,
                 outboxes,
             )
-            view.saw(version, version == seen)
-            kept.at(version)
-            if version != seen:  # all of it read again: kept from this version on
+            if again is not None:  # all of it read again: kept from this version on
                 fresh, fresh_buckets, read = (
                     fresh + held,
                     fresh_buckets + held_buckets,
@@ -281,6 +284,23 @@ class RedisGraph:
             view.entries[key] = value
             view.buckets[key] = bucket
         return {e: v for e, v in zip(outboxes, found, strict=True) if v is not None}
+
+    async def _read_current(
+        self,
+        view: View,
+        fields: list[tuple[str, str]],
+        held: list[tuple[str, str]],
+        outboxes: Sequence[str] = (),
+    ) -> tuple[list[bytes | None], list[bytes | None] | None, list[bytes | None]]:
+        """:meth:`_read_many` for ``view``: the ``fields``' values; the ``held`` ones',
+        or None when what the worker kept of them is still current; the outboxes'. The
+        view notes the version read, and what is kept from now on is from it."""
+        kept = self._kept
+        seen = kept.version
+        version, read, again, found = await self._read_many(fields, held, seen, outboxes)
+        view.saw(version, version == seen)
+        kept.at(version)
+        return read, (None if version == seen else again), found
 
     def _validated(self, view: View) -> bool:
         """Whether what the worker remembers is from the version ``view`` read from
@@ -366,13 +386,14 @@ class RedisGraph:
     def expected_version(view: View) -> int:
         """The graph version :meth:`commit` will give ``view`` unless another writer
         came between (-1 when it can't be told)."""
-        if view.read_version is None or view.check:
+        if not view.quiet:
             return -1
+        assert view.read_version is not None  # (quiet)
         return view.read_version + (1 if view.changed or view.outboxes else 0)
 
     async def commit(self, view: View) -> None:
         """Write the batch's changes and outboxes atomically, or raise GraphContentionError."""
-        quiet = view.read_version is not None and not view.check
+        quiet = view.quiet
         if not view.changed and not view.outboxes:
             view.version = view.read_version if quiet else await self.version()  # type: ignore[assignment]
             return
@@ -500,13 +521,11 @@ class RedisGraph:
         fresh = [c for c in wanted if c not in kept.customers] if held else wanted
         found = [parsed[c][1] for c in held]  # current at kept.version, if it still is
         if fresh or not self._validated(view):
-            seen, bucket = kept.version, self.keys.customer
-            version, rows, again, _ = await self._read_many(
-                [(bucket(c), c) for c in fresh], [(bucket(c), c) for c in held], seen
+            bucket = self.keys.customer
+            rows, again, _ = await self._read_current(
+                view, [(bucket(c), c) for c in fresh], [(bucket(c), c) for c in held]
             )
-            view.saw(version, version == seen)
-            kept.at(version)
-            if version != seen:
+            if again is not None:
                 rows += again
                 fresh, held, found = fresh + held, [], []  # all as Redis holds them now
             parsed_now = []
